@@ -1,0 +1,191 @@
+/**
+ * Assembles a running hookgate from a resolved {@link Config}: signing keys,
+ * KV, store, worker, meta refresher, metrics, admin API and the request
+ * handler. `main.ts` calls it and serves the result; end-to-end tests call
+ * it directly. It opens the KV it is told to and starts no listener.
+ *
+ * @module
+ */
+
+import { createAdminRoute } from "./admin.ts";
+import type { Config } from "./config.ts";
+import { openKv, retryLocked } from "./kv.ts";
+import type { AcceptDelivery } from "./delivery.ts";
+import type { HandlerRegistry } from "./dispatch.ts";
+import { HANDLERS } from "./handlers/mod.ts";
+import type { Logger } from "./log.ts";
+import { createMetaRefresher, type MetaRefresher } from "./meta.ts";
+import { createMetrics, type Metrics } from "./metrics.ts";
+import { createHandler, type Readiness, type ServeInfo } from "./server.ts";
+import { importSecrets } from "./signature.ts";
+import { DeliveryStore } from "./store.ts";
+import { createWorker, type Worker } from "./worker.ts";
+
+/** Options of {@link createApp}; everything but `config` and `log` has a default. */
+export interface AppOptions {
+  config: Config;
+  log: Logger;
+  kv?: Deno.Kv;
+  registry?: HandlerRegistry;
+  fetch?: typeof fetch;
+  now?: () => number;
+  /** Worker tuning, for tests. */
+  worker?: { pollMs?: number; retryBaseMs?: number; leaseMarginMs?: number };
+}
+
+/** A wired hookgate, not yet started. */
+export interface App {
+  fetch: (request: Request, info: ServeInfo) => Promise<Response>;
+  /** Starts the worker and the meta refresher; they stop when `signal` aborts. */
+  start(signal: AbortSignal): void;
+  /** Waits up to `timeoutMs` for running handlers, then closes KV. */
+  close(timeoutMs: number): Promise<void>;
+  kv: Deno.Kv;
+  store: DeliveryStore;
+  worker: Worker;
+  meta: MetaRefresher | null;
+  metrics: Metrics;
+}
+
+/** Builds the app: keys imported once, KV opened, everything wired. */
+export async function createApp(options: AppOptions): Promise<App> {
+  const { config, log, registry = HANDLERS } = options;
+  const keys = await importSecrets(config.secrets);
+  const kv = options.kv ?? await openKv(config.kvPath);
+  const metrics = createMetrics();
+  const store = new DeliveryStore({
+    kv,
+    ttlMs: config.deliveryTtlMs,
+    maxAttempts: config.maxAttempts,
+    ...(options.now ? { now: options.now } : {}),
+  });
+  const worker = createWorker({
+    store,
+    registry,
+    log,
+    metrics,
+    maxConcurrency: config.maxConcurrency,
+    handlerTimeoutMs: config.handlerTimeoutMs,
+    ...options.worker,
+  });
+  const meta = config.ipAllowlist === "github"
+    ? createMetaRefresher({
+      url: config.metaUrl,
+      token: config.githubToken,
+      refreshSeconds: config.metaRefreshSeconds,
+      extraCidrs: config.extraAllowedCidrs,
+      kv,
+      log: log.child({ component: "meta" }),
+      ...(options.fetch ? { fetch: options.fetch } : {}),
+      ...(options.now ? { now: options.now } : {}),
+    })
+    : null;
+  if (meta) await meta.load();
+
+  metrics.gauge(
+    "webhook_queue_depth",
+    "Deliveries waiting or running.",
+    () => worker.depth,
+  );
+  metrics.gauge(
+    "webhook_handler_runs_active",
+    "Handler runs in progress.",
+    () => worker.active,
+  );
+  metrics.gauge(
+    "github_meta_hook_ranges",
+    "CIDR ranges in the current GitHub hooks allowlist.",
+    () => meta?.status().ranges ?? 0,
+  );
+  metrics.gauge(
+    "github_meta_last_success_timestamp_seconds",
+    "When GitHub's meta endpoint last answered with a valid list (or 304).",
+    () => (meta?.status().lastSuccess ?? 0) / 1000,
+  );
+  metrics.gauge(
+    "process_resident_memory_bytes",
+    "Resident memory of this process.",
+    () => Deno.memoryUsage().rss,
+  );
+  metrics.gauge(
+    "process_heap_used_bytes",
+    "V8 heap in use.",
+    () => Deno.memoryUsage().heapUsed,
+  );
+
+  const accept: AcceptDelivery = async (delivery) => {
+    const result = await store.accept(delivery);
+    if (result.status === "queued") worker.wake();
+    return result;
+  };
+
+  let closed = false;
+  async function readiness(): Promise<Readiness> {
+    const checks: Record<string, unknown> = {};
+    let ready = true;
+    if (meta) {
+      const s = meta.status();
+      checks.allowlist = {
+        ready: s.ready,
+        ranges: s.ranges,
+        source: s.source,
+        ageSeconds: s.fetchedAt === null
+          ? null
+          : Math.round(((options.now ?? Date.now)() - s.fetchedAt) / 1000),
+        lastError: s.lastError,
+      };
+      if (!s.ready) {
+        ready = false;
+        checks.reason = "GitHub's webhook IP ranges have not been loaded yet";
+      }
+    } else checks.allowlist = { ready: true, mode: "off" };
+    try {
+      if (closed) throw new Error("closed");
+      await retryLocked(() => kv.get(["hookgate", "ready"]));
+      checks.kv = { ready: true };
+    } catch (err) {
+      ready = false;
+      checks.kv = {
+        ready: false,
+        error: err instanceof Error ? err.message : String(err),
+      };
+      checks.reason ??= "the delivery store (Deno KV) is not available";
+    }
+    checks.queueDepth = worker.depth;
+    return { ready, checks };
+  }
+
+  const fetch = createHandler({
+    config,
+    keys,
+    allowlist: meta,
+    accept,
+    log,
+    metrics,
+    readiness,
+    routes: [
+      createAdminRoute({ store, token: config.adminToken, wake: worker.wake }),
+    ],
+    ...(options.now ? { now: options.now } : {}),
+  });
+
+  let running: Promise<unknown>[] = [];
+  return {
+    fetch,
+    start(signal) {
+      running = [worker.start(signal), ...(meta ? [meta.start(signal)] : [])];
+    },
+    async close(timeoutMs) {
+      await worker.drain(timeoutMs);
+      await Promise.allSettled(running);
+      await meta?.idle();
+      closed = true;
+      if (!options.kv) kv.close();
+    },
+    kv,
+    store,
+    worker,
+    meta,
+    metrics,
+  };
+}

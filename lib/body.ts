@@ -1,0 +1,111 @@
+/**
+ * Reading a request body under a size cap and a deadline. The cap is enforced
+ * while streaming, so no more than `maxBytes` (plus one chunk) is ever held;
+ * a body that stalls past the deadline is abandoned. Knows nothing of status
+ * codes: `server.ts` maps the reasons to 413 and 408.
+ *
+ * @module
+ */
+
+/** The result of {@link readBody}. */
+export type BodyResult =
+  | { ok: true; bytes: Uint8Array<ArrayBuffer> }
+  | { ok: false; reason: "too_large" | "timeout" | "aborted" };
+
+/** Options of {@link readBody}. */
+export interface ReadBodyOptions {
+  maxBytes: number;
+  timeoutMs: number;
+  /** The declared `Content-Length`, when valid; used to size one buffer. */
+  expectedLength?: number | undefined;
+}
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * Reads `body` to the end, or stops at the first byte past `maxBytes`
+ * (`too_large`) or when `timeoutMs` passes (`timeout`).
+ *
+ * @example
+ * ```ts
+ * import { readBody } from "./body.ts";
+ * const result = await readBody(new Request("http://x", { method: "POST", body: "hi" }).body, {
+ *   maxBytes: 10,
+ *   timeoutMs: 1000,
+ * });
+ * result.ok; // true
+ * ```
+ */
+export async function readBody(
+  body: ReadableStream<Uint8Array> | null,
+  options: ReadBodyOptions,
+): Promise<BodyResult> {
+  if (body === null) return { ok: true, bytes: EMPTY };
+  const { maxBytes, timeoutMs, expectedLength } = options;
+  const reader = body.getReader();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    reader.cancel().catch(() => {});
+  }, timeoutMs);
+  // One buffer when the length is declared; chunks otherwise.
+  let buffer = expectedLength !== undefined && expectedLength <= maxBytes
+    ? new Uint8Array(expectedLength)
+    : null;
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  try {
+    while (true) {
+      let step: ReadableStreamReadResult<Uint8Array>;
+      try {
+        step = await reader.read();
+      } catch {
+        return { ok: false, reason: timedOut ? "timeout" : "aborted" };
+      }
+      if (step.done) break;
+      const chunk = step.value;
+      total += chunk.byteLength;
+      if (total > maxBytes) {
+        reader.cancel().catch(() => {});
+        return { ok: false, reason: "too_large" };
+      }
+      if (buffer !== null && total <= buffer.byteLength) {
+        buffer.set(chunk, total - chunk.byteLength);
+      } else {
+        if (buffer !== null) {
+          // More bytes than declared: fall back to chunks.
+          chunks.push(buffer.subarray(0, total - chunk.byteLength));
+          buffer = null;
+        }
+        chunks.push(chunk);
+      }
+    }
+    if (timedOut) return { ok: false, reason: "timeout" };
+  } finally {
+    clearTimeout(timer);
+  }
+  if (buffer !== null) {
+    return {
+      ok: true,
+      bytes: total === buffer.byteLength ? buffer : buffer.slice(0, total),
+    };
+  }
+  if (chunks.length === 1 && chunks[0]!.buffer instanceof ArrayBuffer) {
+    const only = chunks[0]!;
+    return {
+      ok: true,
+      bytes: new Uint8Array(
+        only.buffer as ArrayBuffer,
+        only.byteOffset,
+        only.byteLength,
+      ),
+    };
+  }
+  const bytes = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return { ok: true, bytes };
+}

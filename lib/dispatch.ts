@@ -1,0 +1,214 @@
+/**
+ * Routes one delivery to its handler functions: `*` (every event), the event
+ * module's `default` export (every action) and its export named after the
+ * action (`issues.ts` → `export function opened`). Knows nothing of HTTP, KV
+ * or retries: it runs the handlers once and reports what happened.
+ *
+ * @module
+ */
+
+import type { Logger } from "./log.ts";
+
+/** What a handler is given for one attempt at one delivery. */
+export interface HandlerContext<P = unknown> {
+  /** `X-GitHub-Event`, e.g. `"pull_request"`. */
+  event: string;
+  /** `payload.action` when the payload has one, e.g. `"opened"`. */
+  action: string | undefined;
+  /** `X-GitHub-Delivery`. */
+  delivery: string;
+  /** 1 for the first attempt, 2 for the first retry, … */
+  attempt: number;
+  /** The parsed JSON payload. */
+  payload: P;
+  /** A logger already carrying the delivery id, event and action. */
+  log: Logger;
+  /** Fires when `HANDLER_TIMEOUT_MS` has passed or the server shuts down. */
+  signal: AbortSignal;
+}
+
+/** A handler function; a thrown error or rejection marks the attempt failed. */
+// deno-lint-ignore no-explicit-any
+export type Handler<P = any> = (ctx: HandlerContext<P>) => void | Promise<void>;
+
+/**
+ * A handler module: `default` sees every action of its event, a named export
+ * sees the action of that name.
+ */
+export type HandlerModule = { readonly [name: string]: unknown };
+
+/** The static registry: event name (or `"*"`) → module. */
+export type HandlerRegistry = Readonly<Record<string, HandlerModule>>;
+
+/** The handlers that apply to one delivery, in the order they run. */
+export interface Route {
+  /** `"*"`, `"push"`, `"issues.opened"`, … */
+  name: string;
+  handler: Handler;
+}
+
+/**
+ * Lists the handlers for `event` / `action`: `*` first, then the event's
+ * `default`, then the action's export.
+ *
+ * @example
+ * ```ts
+ * import { routeDelivery } from "./dispatch.ts";
+ * const registry = { issues: { opened: () => {} } };
+ * routeDelivery(registry, "issues", "opened").map((r) => r.name); // ["issues.opened"]
+ * ```
+ */
+export function routeDelivery(
+  registry: HandlerRegistry,
+  event: string,
+  action: string | undefined,
+): Route[] {
+  const routes: Route[] = [];
+  const star = registry["*"];
+  if (star && typeof star.default === "function") {
+    routes.push({ name: "*", handler: star.default as Handler });
+  }
+  if (event === "*" || !Object.hasOwn(registry, event)) return routes;
+  const mod = registry[event]!;
+  if (typeof mod.default === "function") {
+    routes.push({ name: event, handler: mod.default as Handler });
+  }
+  if (
+    action !== undefined && action !== "default" && Object.hasOwn(mod, action)
+  ) {
+    const fn = mod[action];
+    if (typeof fn === "function") {
+      routes.push({ name: `${event}.${action}`, handler: fn as Handler });
+    }
+  }
+  return routes;
+}
+
+/** True when some handler other than `*` exists for the delivery. */
+export function hasEventHandler(routes: readonly Route[]): boolean {
+  return routes.some((r) => r.name !== "*");
+}
+
+/** The outcome of {@link runHandlers}. */
+export type DispatchResult =
+  | { outcome: "ok"; ms: number }
+  | { outcome: "skipped"; ms: number }
+  | {
+    outcome: "error" | "timeout";
+    ms: number;
+    error: string;
+    handler: string;
+  };
+
+/** Options of {@link runHandlers}. */
+export interface RunOptions {
+  registry: HandlerRegistry;
+  event: string;
+  action: string | undefined;
+  delivery: string;
+  attempt: number;
+  payload: unknown;
+  log: Logger;
+  timeoutMs: number;
+  /** Aborts every handler early (shutdown). */
+  signal?: AbortSignal;
+  now?: () => number;
+}
+
+/** Thrown into a handler's signal when `HANDLER_TIMEOUT_MS` passes. */
+export class HandlerTimeoutError extends Error {
+  /** @param ms the timeout that passed */
+  constructor(ms: number) {
+    super(`handler timed out after ${ms} ms`);
+    this.name = "HandlerTimeoutError";
+  }
+}
+
+/**
+ * Runs every handler that applies, one after another, each bounded by
+ * `timeoutMs`. A delivery with no event handler is `skipped` (the `*`
+ * handler still runs). Never throws and never rejects.
+ */
+export async function runHandlers(
+  options: RunOptions,
+): Promise<DispatchResult> {
+  const {
+    registry,
+    event,
+    action,
+    timeoutMs,
+    now = performance.now.bind(performance),
+  } = options;
+  const start = now();
+  const routes = routeDelivery(registry, event, action);
+  const controller = new AbortController();
+  const timeoutError = new HandlerTimeoutError(timeoutMs);
+  const timer = setTimeout(() => controller.abort(timeoutError), timeoutMs);
+  const onOuterAbort = () => controller.abort(options.signal?.reason);
+  if (options.signal?.aborted) controller.abort(options.signal.reason);
+  else options.signal?.addEventListener("abort", onOuterAbort, { once: true });
+  try {
+    for (const route of routes) {
+      const ctx: HandlerContext = {
+        event,
+        action,
+        delivery: options.delivery,
+        attempt: options.attempt,
+        payload: options.payload,
+        log: options.log.child({ handler: route.name }),
+        signal: controller.signal,
+      };
+      try {
+        await raceAbort(() => route.handler(ctx), controller.signal);
+      } catch (err) {
+        const timedOut = controller.signal.reason === timeoutError;
+        return {
+          outcome: timedOut ? "timeout" : "error",
+          ms: now() - start,
+          error: describeError(timedOut ? timeoutError : err),
+          handler: route.name,
+        };
+      }
+    }
+    return {
+      outcome: hasEventHandler(routes) ? "ok" : "skipped",
+      ms: now() - start,
+    };
+  } finally {
+    clearTimeout(timer);
+    options.signal?.removeEventListener("abort", onOuterAbort);
+  }
+}
+
+/** Resolves with the handler, or rejects as soon as `signal` aborts. */
+function raceAbort(
+  run: () => void | Promise<void>,
+  signal: AbortSignal,
+): Promise<void> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<void>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    Promise.resolve()
+      .then(run)
+      .then(
+        () => resolve(),
+        (err) => reject(err),
+      )
+      .finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}
+
+/** A one-line, size-bounded description of anything thrown. */
+export function describeError(err: unknown): string {
+  let text: string;
+  if (err instanceof Error) text = `${err.name}: ${err.message}`;
+  else {
+    try {
+      text = typeof err === "string" ? err : JSON.stringify(err) ?? String(err);
+    } catch {
+      text = String(err);
+    }
+  }
+  return text.length > 1000 ? text.slice(0, 1000) + "…" : text;
+}

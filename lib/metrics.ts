@@ -1,0 +1,235 @@
+/**
+ * Counters, gauges and one histogram, rendered in the Prometheus text
+ * exposition format (version 0.0.4). No dependency, no global registry: the
+ * server owns one {@link Metrics} and gauges are read through callbacks at
+ * scrape time.
+ *
+ * @module
+ */
+
+/** Label values of one series. */
+export type Labels = Readonly<Record<string, string>>;
+
+/** Buckets (seconds) of `webhook_handler_duration_seconds`: 1 ms … 60 s. */
+export const HANDLER_BUCKETS = [
+  0.001,
+  0.005,
+  0.01,
+  0.025,
+  0.05,
+  0.1,
+  0.25,
+  0.5,
+  1,
+  2.5,
+  5,
+  10,
+  30,
+  60,
+] as const;
+
+interface Family {
+  help: string;
+  type: "counter" | "gauge";
+  series: Map<string, { labels: Labels; value: number }>;
+}
+
+interface Histogram {
+  help: string;
+  buckets: readonly number[];
+  series: Map<
+    string,
+    { labels: Labels; counts: number[]; sum: number; count: number }
+  >;
+}
+
+/** A gauge read when `/metrics` is scraped. */
+export type GaugeReader = () =>
+  | number
+  | Array<{ labels: Labels; value: number }>;
+
+/**
+ * Escapes a label value: backslash, double quote and line feed.
+ *
+ * @example
+ * ```ts
+ * import { escapeLabel } from "./metrics.ts";
+ * escapeLabel('a"b\n'); // 'a\\"b\\n'
+ * ```
+ */
+export function escapeLabel(value: string): string {
+  return value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(
+    /\n/g,
+    "\\n",
+  );
+}
+
+function labelKey(labels: Labels): string {
+  const keys = Object.keys(labels);
+  if (keys.length === 0) return "";
+  return "{" + keys.map((k) => `${k}="${escapeLabel(labels[k]!)}"`).join(",") +
+    "}";
+}
+
+function formatNumber(n: number): string {
+  if (n === Infinity) return "+Inf";
+  if (n === -Infinity) return "-Inf";
+  if (Number.isNaN(n)) return "NaN";
+  return String(n);
+}
+
+/** The metrics of one process. */
+export class Metrics {
+  #families = new Map<string, Family>();
+  #histograms = new Map<string, Histogram>();
+  #gauges = new Map<string, { help: string; read: GaugeReader }>();
+  /** Labels added to every series (e.g. the isolate). */
+  readonly constLabels: Labels;
+
+  /** @param constLabels labels added to every series */
+  constructor(constLabels: Labels = {}) {
+    this.constLabels = constLabels;
+  }
+
+  /** Declares a counter so it is exported (with no series) before first use. */
+  counter(name: string, help: string): void {
+    if (!this.#families.has(name)) {
+      this.#families.set(name, { help, type: "counter", series: new Map() });
+    }
+  }
+
+  /** Adds `by` (default 1) to a counter series. */
+  inc(name: string, labels: Labels = {}, by = 1): void {
+    let family = this.#families.get(name);
+    if (!family) {
+      family = { help: name, type: "counter", series: new Map() };
+      this.#families.set(name, family);
+    }
+    const key = labelKey(labels);
+    const series = family.series.get(key);
+    if (series) series.value += by;
+    else family.series.set(key, { labels, value: by });
+  }
+
+  /** The current value of a counter series (0 when never incremented). */
+  value(name: string, labels: Labels = {}): number {
+    return this.#families.get(name)?.series.get(labelKey(labels))?.value ?? 0;
+  }
+
+  /** Declares a histogram with the given bucket upper bounds. */
+  histogram(name: string, help: string, buckets: readonly number[]): void {
+    if (!this.#histograms.has(name)) {
+      this.#histograms.set(name, { help, buckets, series: new Map() });
+    }
+  }
+
+  /** Records one observation in a histogram declared with {@link histogram}. */
+  observe(name: string, value: number, labels: Labels = {}): void {
+    const h = this.#histograms.get(name);
+    if (!h) {
+      throw new RangeError(`Cannot observe '${name}': histogram not declared`);
+    }
+    const key = labelKey(labels);
+    let series = h.series.get(key);
+    if (!series) {
+      series = { labels, counts: h.buckets.map(() => 0), sum: 0, count: 0 };
+      h.series.set(key, series);
+    }
+    for (let i = 0; i < h.buckets.length; i++) {
+      if (value <= h.buckets[i]!) series.counts[i]!++;
+    }
+    series.sum += value;
+    series.count++;
+  }
+
+  /** Registers a gauge whose value is read at scrape time. */
+  gauge(name: string, help: string, read: GaugeReader): void {
+    this.#gauges.set(name, { help, read });
+  }
+
+  /** Renders every family in Prometheus text format. */
+  render(): string {
+    const lines: string[] = [];
+    const withConst = (labels: Labels) => ({ ...labels, ...this.constLabels });
+    for (const [name, family] of this.#families) {
+      lines.push(
+        `# HELP ${name} ${family.help}`,
+        `# TYPE ${name} ${family.type}`,
+      );
+      for (const s of family.series.values()) {
+        lines.push(
+          `${name}${labelKey(withConst(s.labels))} ${formatNumber(s.value)}`,
+        );
+      }
+    }
+    for (const [name, h] of this.#histograms) {
+      lines.push(`# HELP ${name} ${h.help}`, `# TYPE ${name} histogram`);
+      for (const s of h.series.values()) {
+        h.buckets.forEach((le, i) => {
+          const labels = withConst({ ...s.labels, le: String(le) });
+          lines.push(`${name}_bucket${labelKey(labels)} ${s.counts[i]}`);
+        });
+        lines.push(
+          `${name}_bucket${
+            labelKey(withConst({ ...s.labels, le: "+Inf" }))
+          } ${s.count}`,
+          `${name}_sum${labelKey(withConst(s.labels))} ${formatNumber(s.sum)}`,
+          `${name}_count${labelKey(withConst(s.labels))} ${s.count}`,
+        );
+      }
+    }
+    for (const [name, g] of this.#gauges) {
+      lines.push(`# HELP ${name} ${g.help}`, `# TYPE ${name} gauge`);
+      let read: ReturnType<GaugeReader>;
+      try {
+        read = g.read();
+      } catch {
+        continue;
+      }
+      const series = typeof read === "number"
+        ? [{ labels: {}, value: read }]
+        : read;
+      for (const s of series) {
+        lines.push(
+          `${name}${labelKey(withConst(s.labels))} ${formatNumber(s.value)}`,
+        );
+      }
+    }
+    return lines.join("\n") + "\n";
+  }
+}
+
+/**
+ * Creates the metrics of the contract, with every counter and the handler
+ * duration histogram declared.
+ *
+ * @example
+ * ```ts
+ * import { createMetrics } from "./metrics.ts";
+ * const metrics = createMetrics();
+ * metrics.inc("webhook_requests_total", { status: "202" });
+ * metrics.render().includes('webhook_requests_total{status="202"} 1'); // true
+ * ```
+ */
+export function createMetrics(constLabels: Labels = {}): Metrics {
+  const m = new Metrics(constLabels);
+  m.counter(
+    "webhook_requests_total",
+    "Webhook requests answered, by HTTP status.",
+  );
+  m.counter(
+    "webhook_deliveries_total",
+    "Deliveries that passed every check, by event and outcome (accepted/duplicate).",
+  );
+  m.counter("webhook_rejections_total", "Webhook requests refused, by reason.");
+  m.counter(
+    "webhook_handler_runs_total",
+    "Handler attempts, by event and result (ok/error/timeout).",
+  );
+  m.histogram(
+    "webhook_handler_duration_seconds",
+    "Time spent running the handlers of one delivery attempt.",
+    HANDLER_BUCKETS,
+  );
+  return m;
+}

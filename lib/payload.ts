@@ -1,0 +1,85 @@
+/**
+ * Decoding a webhook body: `application/json` bytes, or the
+ * `application/x-www-form-urlencoded` form GitHub sends as `payload=<json>`.
+ * Never throws on untrusted input; the caller has already verified the
+ * signature over the very same bytes.
+ *
+ * @module
+ */
+
+/** How the body was encoded (from `Content-Type`). */
+export type BodyKind = "json" | "form";
+
+/** A decoded payload, or why it could not be decoded. */
+export type DecodeResult =
+  | { ok: true; payload: Record<string, unknown> }
+  | { ok: false; message: string };
+
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
+
+/**
+ * Maps a `Content-Type` header to a {@link BodyKind}, or `null` when it is
+ * neither JSON nor a form. Parameters such as `charset` are ignored.
+ *
+ * @example
+ * ```ts
+ * import { bodyKind } from "./payload.ts";
+ * bodyKind("application/json; charset=utf-8"); // "json"
+ * bodyKind("text/plain"); // null
+ * ```
+ */
+export function bodyKind(contentType: string | null): BodyKind | null {
+  if (contentType === null) return null;
+  const semi = contentType.indexOf(";");
+  const type = (semi === -1 ? contentType : contentType.slice(0, semi)).trim()
+    .toLowerCase();
+  if (type === "application/json") return "json";
+  if (type === "application/x-www-form-urlencoded") return "form";
+  return null;
+}
+
+/**
+ * Decodes body bytes to a JSON object: strict UTF-8, then `JSON.parse`
+ * (for forms, of the `payload` field).
+ *
+ * @example
+ * ```ts
+ * import { decodePayload } from "./payload.ts";
+ * decodePayload(new TextEncoder().encode('{"zen":"hi"}'), "json"); // { ok: true, payload: { zen: "hi" } }
+ * ```
+ */
+export function decodePayload(body: Uint8Array, kind: BodyKind): DecodeResult {
+  let text: string;
+  try {
+    text = utf8.decode(body);
+  } catch {
+    return { ok: false, message: "The body is not valid UTF-8." };
+  }
+  if (kind === "form") {
+    const field = new URLSearchParams(text).get("payload");
+    if (field === null) {
+      return { ok: false, message: "The form body has no 'payload' field." };
+    }
+    text = field;
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { ok: false, message: "The payload is not valid JSON." };
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    return { ok: false, message: "The payload is not a JSON object." };
+  }
+  return { ok: true, payload: value as Record<string, unknown> };
+}
+
+/** The payload's `action` when it is a short string, else `undefined`. */
+export function payloadAction(
+  payload: Record<string, unknown>,
+): string | undefined {
+  const action = payload.action;
+  return typeof action === "string" && action.length <= 100
+    ? action
+    : undefined;
+}

@@ -1,0 +1,388 @@
+/**
+ * The HTTP layer: `createHandler(deps)` returns `(request, info) => Response`
+ * for `Deno.serve`, `deno serve` and tests alike. Every status code of the
+ * contract is decided here, in the contract's order; everything else
+ * (signatures, IPs, storage, admin, dashboard) is a dependency.
+ *
+ * @module
+ */
+
+import { readBody } from "./body.ts";
+import { resolveClientIp } from "./client_ip.ts";
+import { createMatcher, type IpAddress, type Matcher } from "./cidr.ts";
+import type { Config } from "./config.ts";
+import {
+  type AcceptDelivery,
+  type IncomingDelivery,
+  STORED_HEADERS,
+} from "./delivery.ts";
+import type { Logger } from "./log.ts";
+import type { Metrics } from "./metrics.ts";
+import { bodyKind, decodePayload, payloadAction } from "./payload.ts";
+import { type SigningKeys, verifySignature } from "./signature.ts";
+
+/** What the server needs to know of the IP allowlist (the meta refresher). */
+export interface Allowlist {
+  isReady(): boolean;
+  isAllowed(ip: IpAddress): boolean;
+  /** Called on each webhook request: refresh in the background when stale. */
+  maybeRefresh?(): void;
+}
+
+/** The answer of a readiness probe. */
+export interface Readiness {
+  ready: boolean;
+  checks: Record<string, unknown>;
+}
+
+/** A sub-application mounted on the server (admin API, dashboard). */
+export type Route = (
+  request: Request,
+  url: URL,
+) => Response | null | Promise<Response | null>;
+
+/** Dependencies of {@link createHandler}. */
+export interface ServerDeps {
+  config: Pick<
+    Config,
+    "webhookPath" | "maxBodyBytes" | "bodyTimeoutMs" | "trustedProxies"
+  >;
+  keys: SigningKeys;
+  /** `null` when `IP_ALLOWLIST=off`. */
+  allowlist: Allowlist | null;
+  accept: AcceptDelivery;
+  log: Logger;
+  metrics: Metrics;
+  readiness?: () => Readiness | Promise<Readiness>;
+  /** Extra routes tried, in order, for paths other than the webhook's. */
+  routes?: readonly Route[];
+  now?: () => number;
+}
+
+/** The `info` argument of a `Deno.serve` handler, as far as we use it. */
+export interface ServeInfo {
+  remoteAddr: { hostname?: string; transport?: string } | { path?: string };
+}
+
+const JSON_HEADERS = { "content-type": "application/json; charset=utf-8" };
+const MAX_HEADER_LENGTH = 100;
+// deno-lint-ignore no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+/** A JSON error body `{"error","message"}` with its status. */
+export function errorResponse(
+  status: number,
+  error: string,
+  message: string,
+  headers: Record<string, string> = {},
+): Response {
+  return new Response(JSON.stringify({ error, message }), {
+    status,
+    headers: { ...JSON_HEADERS, ...headers },
+  });
+}
+
+/** A JSON response. */
+export function jsonResponse(
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Response {
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { ...JSON_HEADERS, ...headers },
+  });
+}
+
+function checkHeader(value: string | null): "missing" | "bad" | "ok" {
+  if (value === null || value === "") return "missing";
+  if (value.length > MAX_HEADER_LENGTH || CONTROL.test(value)) return "bad";
+  return "ok";
+}
+
+/** Lowercase hex SHA-256 of `bytes`. */
+export async function sha256Hex(
+  bytes: Uint8Array<ArrayBuffer>,
+): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+  let hex = "";
+  for (const byte of digest) hex += HEX[byte];
+  return hex;
+}
+const HEX = Array.from(
+  { length: 256 },
+  (_, i) => i.toString(16).padStart(2, "0"),
+);
+
+function pickString(value: unknown, key: string): string | undefined {
+  if (typeof value !== "object" || value === null) return undefined;
+  const field = (value as Record<string, unknown>)[key];
+  return typeof field === "string" ? field : undefined;
+}
+
+/**
+ * Creates the request handler. Tests call it with `new Request(...)` and a
+ * stub `info`; `main.ts` hands it to `Deno.serve`.
+ *
+ * @example
+ * ```ts ignore
+ * const handler = createHandler(deps);
+ * const res = await handler(new Request("http://x/healthz"), { remoteAddr: { hostname: "127.0.0.1" } });
+ * ```
+ */
+export function createHandler(
+  deps: ServerDeps,
+): (request: Request, info: ServeInfo) => Promise<Response> {
+  const { config, keys, allowlist, accept, log, metrics, routes = [] } = deps;
+  const now = deps.now ?? Date.now;
+  const trusted: Matcher | null = config.trustedProxies.length > 0
+    ? createMatcher(config.trustedProxies)
+    : null;
+
+  function reject(
+    status: number,
+    reason: string,
+    message: string,
+    headers?: Record<string, string>,
+    fields?: Record<string, unknown>,
+  ): Response {
+    metrics.inc("webhook_rejections_total", { reason });
+    log.debug("webhook rejected", { status, reason, ...fields });
+    return errorResponse(status, reason, message, headers);
+  }
+
+  async function webhook(request: Request, info: ServeInfo): Promise<Response> {
+    if (request.method !== "POST") {
+      return reject(405, "method_not_allowed", "Webhooks must be POSTed.", {
+        allow: "POST",
+      });
+    }
+
+    // 1. Who is asking (before a single body byte is read).
+    if (allowlist !== null) {
+      allowlist.maybeRefresh?.();
+      const peer = "hostname" in info.remoteAddr
+        ? info.remoteAddr.hostname ?? ""
+        : "";
+      const client = resolveClientIp(
+        peer,
+        request.headers.get("x-forwarded-for"),
+        trusted,
+      );
+      if (client === null || !allowlist.isAllowed(client)) {
+        if (client !== null && !allowlist.isReady()) {
+          return reject(
+            503,
+            "not_ready",
+            "GitHub's webhook IP ranges have not been loaded yet.",
+            { "retry-after": "5" },
+          );
+        }
+        return reject(
+          403,
+          "ip_not_allowed",
+          "This address may not send webhooks here.",
+          {},
+          {
+            peer,
+          },
+        );
+      }
+    }
+
+    // 2. Headers.
+    const headers = request.headers;
+    const event = headers.get("x-github-event");
+    const id = headers.get("x-github-delivery");
+    for (
+      const [name, value] of [["X-GitHub-Event", event], [
+        "X-GitHub-Delivery",
+        id,
+      ]] as const
+    ) {
+      const state = checkHeader(value);
+      if (state === "missing") {
+        return reject(400, "missing_header", `The ${name} header is missing.`);
+      }
+      if (state === "bad") {
+        return reject(
+          400,
+          "bad_header",
+          `The ${name} header must be at most ${MAX_HEADER_LENGTH} characters with no control characters.`,
+        );
+      }
+    }
+    const kind = bodyKind(headers.get("content-type"));
+    if (kind === null) {
+      return reject(
+        415,
+        "unsupported_media_type",
+        "Content-Type must be application/json or application/x-www-form-urlencoded.",
+      );
+    }
+    const encoding = headers.get("content-encoding");
+    if (encoding !== null && encoding.trim().toLowerCase() !== "identity") {
+      return reject(
+        415,
+        "unsupported_media_type",
+        "Content-Encoding is not supported: GitHub never compresses webhook bodies.",
+      );
+    }
+
+    // 3. The body, capped and on a deadline.
+    const lengthHeader = headers.get("content-length");
+    let expectedLength: number | undefined;
+    if (lengthHeader !== null && /^[0-9]{1,15}$/.test(lengthHeader)) {
+      expectedLength = Number(lengthHeader);
+      if (expectedLength > config.maxBodyBytes) {
+        return reject(
+          413,
+          "payload_too_large",
+          `The body is larger than ${config.maxBodyBytes} bytes.`,
+        );
+      }
+    }
+    const read = await readBody(request.body, {
+      maxBytes: config.maxBodyBytes,
+      timeoutMs: config.bodyTimeoutMs,
+      expectedLength,
+    });
+    if (!read.ok) {
+      if (read.reason === "too_large") {
+        return reject(
+          413,
+          "payload_too_large",
+          `The body is larger than ${config.maxBodyBytes} bytes.`,
+        );
+      }
+      if (read.reason === "timeout") {
+        return reject(
+          408,
+          "request_timeout",
+          `The body was not received within ${config.bodyTimeoutMs} ms.`,
+          { connection: "close" },
+        );
+      }
+      return reject(400, "request_aborted", "The body could not be read.");
+    }
+    const body = read.bytes;
+
+    // 4. Signature over the raw bytes.
+    if (
+      !(await verifySignature(keys, body, headers.get("x-hub-signature-256")))
+    ) {
+      return reject(
+        401,
+        "bad_signature",
+        "X-Hub-Signature-256 is missing, malformed or does not match the body.",
+      );
+    }
+
+    // 5. Payload.
+    const decoded = decodePayload(body, kind);
+    if (!decoded.ok) return reject(400, "invalid_payload", decoded.message);
+    const payload = decoded.payload;
+
+    // 6. Durable record.
+    const stored: Record<string, string> = {};
+    for (const name of STORED_HEADERS) {
+      const value = headers.get(name);
+      if (value !== null) stored[name] = value;
+    }
+    const targetType = headers.get("x-github-hook-installation-target-type");
+    const targetId = headers.get("x-github-hook-installation-target-id");
+    const delivery: IncomingDelivery = {
+      id: id!,
+      event: event!,
+      action: payloadAction(payload),
+      hookId: headers.get("x-github-hook-id") ?? undefined,
+      target: targetType !== null && targetId !== null
+        ? { type: targetType, id: targetId }
+        : undefined,
+      headers: stored,
+      body,
+      kind,
+      digest: await sha256Hex(body),
+      receivedAt: now(),
+      repository: pickString(payload.repository, "full_name"),
+      sender: pickString(payload.sender, "login"),
+    };
+    let result;
+    try {
+      result = await accept(delivery);
+    } catch (err) {
+      log.error("delivery could not be stored", {
+        delivery: delivery.id,
+        event: delivery.event,
+        error: err instanceof Error ? err.message : String(err),
+      });
+      return reject(
+        503,
+        "unavailable",
+        "The delivery could not be stored; nothing was acknowledged. Redeliver it later.",
+        { "retry-after": "5" },
+      );
+    }
+    const outcome = result.status === "queued" ? "accepted" : "duplicate";
+    metrics.inc("webhook_deliveries_total", { event: delivery.event, outcome });
+    if (result.status === "queued") {
+      return jsonResponse(202, { status: "queued", delivery: result.id });
+    }
+    log.info("duplicate delivery", {
+      delivery: delivery.id,
+      first: result.id,
+      event: delivery.event,
+      action: delivery.action,
+    });
+    return jsonResponse(200, { status: "duplicate", delivery: result.id });
+  }
+
+  async function readyz(): Promise<Response> {
+    const state = deps.readiness
+      ? await deps.readiness()
+      : { ready: true, checks: {} };
+    return jsonResponse(state.ready ? 200 : 503, {
+      status: state.ready ? "ready" : "not_ready",
+      ...state.checks,
+    });
+  }
+
+  return async function handle(
+    request: Request,
+    info: ServeInfo,
+  ): Promise<Response> {
+    let response: Response;
+    try {
+      const url = new URL(request.url);
+      if (url.pathname === config.webhookPath) {
+        response = await webhook(request, info);
+        metrics.inc("webhook_requests_total", {
+          status: String(response.status),
+        });
+      } else if (url.pathname === "/healthz" && request.method === "GET") {
+        response = jsonResponse(200, { status: "ok" });
+      } else if (url.pathname === "/readyz" && request.method === "GET") {
+        response = await readyz();
+      } else if (url.pathname === "/metrics" && request.method === "GET") {
+        response = new Response(metrics.render(), {
+          headers: {
+            "content-type": "text/plain; version=0.0.4; charset=utf-8",
+          },
+        });
+      } else {
+        let routed: Response | null = null;
+        for (const route of routes) {
+          routed = await route(request, url);
+          if (routed !== null) break;
+        }
+        response = routed ?? errorResponse(404, "not_found", "Nothing here.");
+      }
+    } catch (err) {
+      log.error("request failed", {
+        error: err instanceof Error ? err.message : String(err),
+      });
+      response = errorResponse(500, "internal_error", "Something went wrong.");
+    }
+    return response;
+  };
+}
