@@ -89,6 +89,12 @@ export interface StoreOptions {
   now?: () => number;
   /** Body chunk size; at most 65,536 (KV's value limit). */
   chunkSize?: number;
+  /**
+   * Most deliveries committed together while another commit is in flight
+   * (group commit); 1 turns grouping off. Default 32; at most 50 (KV allows
+   * 100 checks a commit, two per delivery).
+   */
+  batchMax?: number;
 }
 
 const ROOT = "hookgate";
@@ -96,6 +102,14 @@ const ROOT = "hookgate";
 const COMMIT_BYTES = 640_000;
 /** How long a body without a record is kept before it counts as orphaned. */
 const ORPHAN_AFTER_MS = 3_600_000;
+/** Bodies up to this size may share a commit with other deliveries. */
+const GROUP_BODY_MAX = 65_536;
+
+interface PendingAccept {
+  delivery: IncomingDelivery;
+  resolve: (result: AcceptResult) => void;
+  reject: (err: unknown) => void;
+}
 
 function randomId(): string {
   return crypto.randomUUID();
@@ -129,6 +143,10 @@ export class DeliveryStore {
   readonly maxAttempts: number;
   readonly #now: () => number;
   readonly #chunkSize: number;
+  readonly #batchMax: number;
+  #pending: PendingAccept[] = [];
+  #flushing = false;
+  #recordCommits = 0;
 
   /** @param options the KV, TTL and clock */
   constructor(options: StoreOptions) {
@@ -137,11 +155,25 @@ export class DeliveryStore {
     this.maxAttempts = options.maxAttempts;
     this.#now = options.now ?? Date.now;
     this.#chunkSize = options.chunkSize ?? 64_000;
+    this.#batchMax = options.batchMax ?? 32;
+    if (
+      !Number.isInteger(this.#batchMax) || this.#batchMax < 1 ||
+      this.#batchMax > 50
+    ) {
+      throw new RangeError(
+        `Cannot group commits as 'batchMax' must be an integer from 1 to 50: current value is ${this.#batchMax}`,
+      );
+    }
     if (this.#chunkSize > 65_536 || this.#chunkSize < 1) {
       throw new RangeError(
         `Cannot store bodies as 'chunkSize' must be 1 to 65536: current value is ${this.#chunkSize}`,
       );
     }
+  }
+
+  /** How many record commits (single or grouped) this store has made. */
+  get recordCommits(): number {
+    return this.#recordCommits;
   }
 
   /** The current time of the injected clock. */
@@ -165,12 +197,23 @@ export class DeliveryStore {
    * (with the first id) otherwise; a `dead` duplicate is re-armed and
    * answered `queued`. Rejects when KV fails: nothing is acknowledged then.
    */
-  async accept(delivery: IncomingDelivery): Promise<AcceptResult> {
-    const now = this.#now();
-    const expireIn = this.ttlMs;
-    const upload = randomId();
-    const chunks = this.#chunksOf(delivery.body);
-    const record: DeliveryRecord = {
+  accept(delivery: IncomingDelivery): Promise<AcceptResult> {
+    if (this.#batchMax <= 1 || delivery.body.byteLength > GROUP_BODY_MAX) {
+      return this.#acceptOne(delivery);
+    }
+    return new Promise((resolve, reject) => {
+      this.#pending.push({ delivery, resolve, reject });
+      if (!this.#flushing) void this.#flush();
+    });
+  }
+
+  #record(
+    delivery: IncomingDelivery,
+    now: number,
+    upload: string,
+    chunks: number,
+  ): DeliveryRecord {
+    return {
       id: delivery.id,
       event: delivery.event,
       action: delivery.action,
@@ -183,7 +226,7 @@ export class DeliveryStore {
       digest: delivery.digest,
       size: delivery.body.byteLength,
       upload,
-      chunks: chunks.length,
+      chunks,
       status: "queued",
       attempts: 0,
       attemptLimit: this.maxAttempts,
@@ -196,61 +239,164 @@ export class DeliveryStore {
       error: null,
       replays: 0,
     };
+  }
+
+  /** Adds the checks and writes that store one delivery whose body fits inline. */
+  #stage(
+    op: Deno.AtomicOperation,
+    delivery: IncomingDelivery,
+    now: number,
+  ): void {
+    const expireIn = this.ttlMs;
+    const upload = randomId();
+    const chunks = this.#chunksOf(delivery.body);
     const idKey = [ROOT, "d", delivery.id];
     const digestKey = [ROOT, "digest", delivery.digest];
-    const inline = delivery.body.byteLength <= COMMIT_BYTES;
-    const uploadKey = [ROOT, "upload", now, upload];
-
-    if (!inline) {
-      // Bodies too large for one commit: chunks first, in batches.
-      await this.kv.set(uploadKey, upload, { expireIn });
-      for (let i = 0; i < chunks.length;) {
-        const op = this.kv.atomic();
-        let bytes = 0;
-        while (
-          i < chunks.length && bytes + chunks[i]!.byteLength <= COMMIT_BYTES
-        ) {
-          op.set([ROOT, "b", upload, i], chunks[i]!, { expireIn });
-          bytes += chunks[i]!.byteLength;
-          i++;
-        }
-        const res = await op.commit();
-        if (!res.ok) throw new Error("body chunk commit failed");
-      }
-    }
-
-    const op = this.kv.atomic()
-      .check({ key: idKey, versionstamp: null })
+    op.check({ key: idKey, versionstamp: null })
       .check({ key: digestKey, versionstamp: null })
-      .set(idKey, record, { expireIn })
+      .set(idKey, this.#record(delivery, now, upload, chunks.length), {
+        expireIn,
+      })
       .set(digestKey, delivery.id, { expireIn })
       .set([ROOT, "t", delivery.receivedAt, delivery.id], delivery.id, {
         expireIn,
       })
       .set([ROOT, "due", now, delivery.id], delivery.id, { expireIn });
-    if (inline) {
-      chunks.forEach((chunk, i) =>
-        op.set([ROOT, "b", upload, i], chunk, { expireIn })
-      );
-    } else {
-      op.delete(uploadKey);
+    chunks.forEach((chunk, i) =>
+      op.set([ROOT, "b", upload, i], chunk, { expireIn })
+    );
+  }
+
+  /**
+   * Group commit: while one commit is in flight, new deliveries wait and then
+   * go together in the next one (up to {@link StoreOptions.batchMax}, within
+   * KV's limits). When any check of a batch fails, each of its deliveries is
+   * stored on its own, so each still gets its own answer.
+   */
+  async #flush(): Promise<void> {
+    this.#flushing = true;
+    try {
+      while (this.#pending.length > 0) {
+        const batch: PendingAccept[] = [];
+        const rest: PendingAccept[] = [];
+        const keys = new Set<string>();
+        let bytes = 0;
+        for (const item of this.#pending) {
+          const { id, digest, body } = item.delivery;
+          const clash = keys.has("d" + id) || keys.has("h" + digest);
+          if (
+            clash || batch.length >= this.#batchMax ||
+            bytes + body.byteLength + 4096 > COMMIT_BYTES
+          ) {
+            rest.push(item);
+            continue;
+          }
+          keys.add("d" + id).add("h" + digest);
+          bytes += body.byteLength + 4096;
+          batch.push(item);
+        }
+        this.#pending = rest;
+        if (batch.length === 1) {
+          const item = batch[0]!;
+          await this.#acceptOne(item.delivery).then(item.resolve, item.reject);
+          continue;
+        }
+        const now = this.#now();
+        const op = this.kv.atomic();
+        for (const item of batch) this.#stage(op, item.delivery, now);
+        let ok: boolean;
+        try {
+          this.#recordCommits++;
+          ok = (await op.commit()).ok;
+        } catch (err) {
+          for (const item of batch) item.reject(err);
+          continue;
+        }
+        if (ok) {
+          for (const item of batch) {
+            item.resolve({ status: "queued", id: item.delivery.id });
+          }
+        } else {
+          // Some delivery of the batch was a duplicate: settle each on its own.
+          await Promise.all(
+            batch.map((item) =>
+              this.#acceptOne(item.delivery).then(item.resolve, item.reject)
+            ),
+          );
+        }
+      }
+    } finally {
+      this.#flushing = false;
     }
+  }
+
+  /** Stores one delivery in its own commit(s); answers duplicates. */
+  async #acceptOne(delivery: IncomingDelivery): Promise<AcceptResult> {
+    const now = this.#now();
+    const inline = delivery.body.byteLength <= COMMIT_BYTES;
+    let op: Deno.AtomicOperation;
+    let cleanup: (() => Promise<void>) | null = null;
+    if (inline) {
+      op = this.kv.atomic();
+      this.#stage(op, delivery, now);
+    } else {
+      // Bodies too large for one commit: chunks first, in batches; the
+      // upload key marks them until the record commit deletes it.
+      const expireIn = this.ttlMs;
+      const upload = randomId();
+      const chunks = this.#chunksOf(delivery.body);
+      const uploadKey = [ROOT, "upload", now, upload];
+      await this.kv.set(uploadKey, upload, { expireIn });
+      for (let i = 0; i < chunks.length;) {
+        const batch = this.kv.atomic();
+        let bytes = 0;
+        while (
+          i < chunks.length && bytes + chunks[i]!.byteLength <= COMMIT_BYTES
+        ) {
+          batch.set([ROOT, "b", upload, i], chunks[i]!, { expireIn });
+          bytes += chunks[i]!.byteLength;
+          i++;
+        }
+        const res = await batch.commit();
+        if (!res.ok) throw new Error("body chunk commit failed");
+      }
+      const idKey = [ROOT, "d", delivery.id];
+      const digestKey = [ROOT, "digest", delivery.digest];
+      op = this.kv.atomic()
+        .check({ key: idKey, versionstamp: null })
+        .check({ key: digestKey, versionstamp: null })
+        .set(idKey, this.#record(delivery, now, upload, chunks.length), {
+          expireIn,
+        })
+        .set(digestKey, delivery.id, { expireIn })
+        .set([ROOT, "t", delivery.receivedAt, delivery.id], delivery.id, {
+          expireIn,
+        })
+        .set([ROOT, "due", now, delivery.id], delivery.id, { expireIn })
+        .delete(uploadKey);
+      cleanup = () => this.#deleteBody(upload, chunks.length, uploadKey);
+    }
+    this.#recordCommits++;
     const res = await op.commit();
     if (res.ok) return { status: "queued", id: delivery.id };
 
     // A check failed: which delivery came first?
-    if (!inline) await this.#deleteBody(upload, chunks.length, uploadKey);
-    const existing = await this.kv.get<DeliveryRecord>(idKey);
-    let first = existing.value;
+    await cleanup?.();
+    let first =
+      (await this.kv.get<DeliveryRecord>([ROOT, "d", delivery.id])).value;
     if (first === null) {
-      const digest = await this.kv.get<string>(digestKey);
+      const digest = await this.kv.get<string>([
+        ROOT,
+        "digest",
+        delivery.digest,
+      ]);
       if (digest.value !== null) {
         first =
           (await this.kv.get<DeliveryRecord>([ROOT, "d", digest.value])).value;
       }
       if (first === null) {
         // The other delivery expired between our commit and our reads: retry.
-        return this.accept(delivery);
+        return this.#acceptOne(delivery);
       }
     }
     if (first.status === "dead") {

@@ -246,3 +246,71 @@ Deno.test("list() returns newest first", async () => {
     kv.close();
   }
 });
+
+Deno.test("group commit: concurrent deliveries share commits, each gets its own answer", async () => {
+  await using tmp = await tempKv();
+  const store = new DeliveryStore({ kv: tmp.kv, ttlMs: DAY, maxAttempts: 5 });
+  const ds = await Promise.all(
+    Array.from({ length: 64 }, (_, i) => delivery(`g${i}`)),
+  );
+  const results = await Promise.all(ds.map((d) => store.accept(d)));
+  assert.ok(results.every((r, i) => r.status === "queued" && r.id === `g${i}`));
+  assert.ok(
+    store.recordCommits < 64 / 4,
+    `${store.recordCommits} commits for 64 deliveries`,
+  );
+  for (const d of ds) {
+    const record = await store.get(d.id);
+    assert.deepEqual(await store.readBody(record!), d.body);
+  }
+});
+
+Deno.test("group commit: a duplicate inside a batch falls back to one commit each", async () => {
+  await using tmp = await tempKv();
+  const store = new DeliveryStore({ kv: tmp.kv, ttlMs: DAY, maxAttempts: 5 });
+  await store.accept(await delivery("seen"));
+  const same = encoder.encode('{"same":"body"}');
+  const batch = [
+    await delivery("n1"),
+    await delivery("seen"),
+    await delivery("n2"),
+    await delivery("twin-a", same),
+    await delivery("twin-b", same),
+    await delivery("n3"),
+  ];
+  const results = await Promise.all(batch.map((d) => store.accept(d)));
+  assert.deepEqual(results.map((r) => r.status), [
+    "queued",
+    "duplicate",
+    "queued",
+    "queued",
+    "duplicate",
+    "queued",
+  ]);
+  assert.equal(results[1]!.id, "seen");
+  assert.equal(results[4]!.id, "twin-a");
+  assert.equal(await store.get("twin-b"), null);
+});
+
+Deno.test("group commit can be turned off and rejects a batchMax over KV's limit", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const store = new DeliveryStore({
+      kv,
+      ttlMs: DAY,
+      maxAttempts: 1,
+      batchMax: 1,
+    });
+    const ds = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => delivery(`s${i}`)),
+    );
+    await Promise.all(ds.map((d) => store.accept(d)));
+    assert.equal(store.recordCommits, 10);
+    assert.throws(
+      () => new DeliveryStore({ kv, ttlMs: DAY, maxAttempts: 1, batchMax: 51 }),
+      RangeError,
+    );
+  } finally {
+    kv.close();
+  }
+});
