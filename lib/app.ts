@@ -16,6 +16,7 @@ import { HANDLERS } from "./handlers/mod.ts";
 import type { Logger } from "./log.ts";
 import { createMetaRefresher, type MetaRefresher } from "./meta.ts";
 import { createMetrics, type Metrics } from "./metrics.ts";
+import { createMetricsShare } from "./metrics_share.ts";
 import { createHandler, type Readiness, type ServeInfo } from "./server.ts";
 import { importSecrets } from "./signature.ts";
 import { DeliveryStore } from "./store.ts";
@@ -100,7 +101,9 @@ export async function createApp(options: AppOptions): Promise<App> {
   metrics.gauge(
     "github_meta_last_success_timestamp_seconds",
     "When GitHub's meta endpoint last answered with a valid list (or 304).",
-    () => (meta?.status().lastSuccess ?? 0) / 1000,
+    () =>
+      Math.max(meta?.status().lastSuccess ?? 0, meta?.status().fetchedAt ?? 0) /
+      1000,
   );
   metrics.gauge(
     "process_resident_memory_bytes",
@@ -111,6 +114,13 @@ export async function createApp(options: AppOptions): Promise<App> {
     "process_heap_used_bytes",
     "V8 heap in use.",
     () => Deno.memoryUsage().heapUsed,
+  );
+
+  const share = createMetricsShare({ metrics });
+  metrics.gauge(
+    "hookgate_isolates",
+    "Isolates of this process whose counters /metrics sums (deno serve --parallel).",
+    () => share.isolates(),
   );
 
   const accept: AcceptDelivery = async (delivery) => {
@@ -163,6 +173,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     log,
     metrics,
     readiness,
+    renderMetrics: share.render,
     routes: [
       createAdminRoute({ store, token: config.adminToken, wake: worker.wake }),
     ],
@@ -173,6 +184,7 @@ export async function createApp(options: AppOptions): Promise<App> {
   return {
     fetch,
     start(signal) {
+      share.start(signal);
       running = [worker.start(signal), ...(meta ? [meta.start(signal)] : [])];
     },
     async close(timeoutMs) {

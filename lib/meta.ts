@@ -23,6 +23,19 @@ import type { Cidr, IpAddress, Matcher } from "./cidr.ts";
 import { createMatcher, isIpv4Mapped, parseCidr } from "./cidr.ts";
 
 /** The Deno KV key under which the last good list is persisted. */
+/**
+ * The KV key of the fetch lease: among processes and isolates sharing one KV,
+ * only the holder fetches from GitHub; the others read the persisted list.
+ */
+export const META_LEASE_KEY: readonly ["hookgate", "meta", "lease"] = [
+  "hookgate",
+  "meta",
+  "lease",
+];
+
+/** How long a fetch lease lasts (longer than one fetch with its timeout). */
+const LEASE_MS = 30_000;
+
 export const META_KV_KEY: readonly ["hookgate", "meta", "hooks"] = [
   "hookgate",
   "meta",
@@ -387,6 +400,7 @@ export function createMetaRefresher(
   let inFlight: Promise<RefreshResult> | null = null;
   let background: Promise<void> | null = null;
   let stopSignal: AbortSignal | null = null;
+  const owner = crypto.randomUUID();
   const delays = new WeakMap<RefreshResult, number>();
 
   function adopt(list: string[], cidrs: Cidr[]): void {
@@ -628,6 +642,7 @@ export function createMetaRefresher(
     const task = (async () => {
       try {
         if (kv !== null && await load() && isFresh()) return;
+        if (!(await takeLease())) return;
         await refresh();
       } catch (error) {
         log.error("github meta background refresh failed", {
@@ -646,13 +661,61 @@ export function createMetaRefresher(
     }
   }
 
+  /**
+   * Takes (or renews) the fetch lease in KV. True when this refresher may
+   * fetch: no KV, a free or expired lease, or one it already holds.
+   */
+  async function takeLease(): Promise<boolean> {
+    if (kv === null) return true;
+    try {
+      const entry = await kv.get<{ owner: string; until: number }>(
+        META_LEASE_KEY,
+      );
+      const t = now();
+      const lease = entry.value;
+      if (lease !== null && lease.owner !== owner && lease.until > t) {
+        return false;
+      }
+      const res = await kv.atomic()
+        .check(entry)
+        .set(META_LEASE_KEY, { owner, until: t + LEASE_MS }, {
+          expireIn: LEASE_MS,
+        })
+        .commit();
+      return res.ok;
+    } catch (error) {
+      log.warn("github meta lease not taken; fetching anyway", {
+        error: describeError(error),
+      });
+      return true;
+    }
+  }
+
+  /**
+   * One tick of the shared schedule: adopt a fresher list another process
+   * persisted; otherwise fetch, if this refresher holds the lease. Returns
+   * how long to wait before the next tick.
+   */
+  async function tick(): Promise<number> {
+    if (kv !== null) {
+      await load();
+      if (isFresh()) {
+        // Someone refreshed recently: come back when it goes stale.
+        return Math.max(1000, fetchedAt! + refreshMs - now()) +
+          Math.round(random() * 1000);
+      }
+      if (!(await takeLease())) return Math.min(1000, refreshMs);
+    }
+    return nextDelayMs(await refresh());
+  }
+
   async function start(signal: AbortSignal): Promise<void> {
     stopSignal = signal;
     try {
       while (!signal.aborted) {
-        const result = await refresh();
+        const delay = await tick();
         if (signal.aborted) break;
-        await sleep(nextDelayMs(result), signal);
+        await sleep(delay, signal);
       }
       await idle();
     } finally {

@@ -43,6 +43,20 @@ interface Histogram {
   >;
 }
 
+/** Counter and histogram values of one isolate, as sent between isolates. */
+export interface MetricsSnapshot {
+  counters: Array<{ name: string; labels: Labels; value: number }>;
+  histograms: Array<
+    {
+      name: string;
+      labels: Labels;
+      counts: number[];
+      sum: number;
+      count: number;
+    }
+  >;
+}
+
 /** A gauge read when `/metrics` is scraped. */
 export type GaugeReader = () =>
   | number
@@ -147,8 +161,73 @@ export class Metrics {
     this.#gauges.set(name, { help, read });
   }
 
-  /** Renders every family in Prometheus text format. */
-  render(): string {
+  /** This isolate's counters and histograms, for {@link render} elsewhere. */
+  snapshot(): MetricsSnapshot {
+    const counters: MetricsSnapshot["counters"] = [];
+    for (const [name, family] of this.#families) {
+      for (const s of family.series.values()) {
+        counters.push({ name, labels: s.labels, value: s.value });
+      }
+    }
+    const histograms: MetricsSnapshot["histograms"] = [];
+    for (const [name, h] of this.#histograms) {
+      for (const s of h.series.values()) {
+        histograms.push({
+          name,
+          labels: s.labels,
+          counts: [...s.counts],
+          sum: s.sum,
+          count: s.count,
+        });
+      }
+    }
+    return { counters, histograms };
+  }
+
+  /**
+   * Renders every family in Prometheus text format; counters and histograms
+   * of `others` (other isolates of this process) are added to ours.
+   */
+  render(others: readonly MetricsSnapshot[] = []): string {
+    if (others.length > 0) {
+      const merged = new Metrics(this.constLabels);
+      merged.#merge(this.snapshot(), this);
+      for (const other of others) merged.#merge(other, this);
+      merged.#gauges = this.#gauges;
+      return merged.render();
+    }
+    return this.#renderOwn();
+  }
+
+  #merge(snapshot: MetricsSnapshot, template: Metrics): void {
+    for (const [name, family] of template.#families) {
+      if (!this.#families.has(name)) this.counter(name, family.help);
+    }
+    for (const [name, h] of template.#histograms) {
+      if (!this.#histograms.has(name)) this.histogram(name, h.help, h.buckets);
+    }
+    for (const c of snapshot.counters) this.inc(c.name, c.labels, c.value);
+    for (const hs of snapshot.histograms) {
+      const h = this.#histograms.get(hs.name);
+      if (!h || hs.counts.length !== h.buckets.length) continue;
+      const key = labelKey(hs.labels);
+      let series = h.series.get(key);
+      if (!series) {
+        series = {
+          labels: hs.labels,
+          counts: h.buckets.map(() => 0),
+          sum: 0,
+          count: 0,
+        };
+        h.series.set(key, series);
+      }
+      hs.counts.forEach((n, i) => series.counts[i]! += n);
+      series.sum += hs.sum;
+      series.count += hs.count;
+    }
+  }
+
+  #renderOwn(): string {
     const lines: string[] = [];
     const withConst = (labels: Labels) => ({ ...labels, ...this.constLabels });
     for (const [name, family] of this.#families) {

@@ -54,6 +54,8 @@ export interface ServerDeps {
   log: Logger;
   metrics: Metrics;
   readiness?: () => Readiness | Promise<Readiness>;
+  /** Renders `/metrics` (default: `metrics.render()`). */
+  renderMetrics?: () => string;
   /** Extra routes tried, in order, for paths other than the webhook's. */
   routes?: readonly Route[];
   now?: () => number;
@@ -364,11 +366,14 @@ export function createHandler(
       } else if (url.pathname === "/readyz" && request.method === "GET") {
         response = await readyz();
       } else if (url.pathname === "/metrics" && request.method === "GET") {
-        response = new Response(metrics.render(), {
-          headers: {
-            "content-type": "text/plain; version=0.0.4; charset=utf-8",
+        response = new Response(
+          deps.renderMetrics ? deps.renderMetrics() : metrics.render(),
+          {
+            headers: {
+              "content-type": "text/plain; version=0.0.4; charset=utf-8",
+            },
           },
-        });
+        );
       } else {
         let routed: Response | null = null;
         for (const route of routes) {

@@ -607,6 +607,28 @@ export class DeliveryStore {
   }
 
   /**
+   * Claims a named periodic job (e.g. `"collect"`) for `ms` among every
+   * process and isolate sharing this KV: true for exactly one claimant until
+   * the claim expires.
+   */
+  async claim(job: string, owner: string, ms: number): Promise<boolean> {
+    const key = [ROOT, "claim", job];
+    const entry = await this.kv.get<{ owner: string; until: number }>(key);
+    const now = this.#now();
+    if (
+      entry.value !== null && entry.value.until > now &&
+      entry.value.owner !== owner
+    ) {
+      return false;
+    }
+    const res = await this.kv.atomic()
+      .check(entry)
+      .set(key, { owner, until: now + ms }, { expireIn: ms })
+      .commit();
+    return res.ok;
+  }
+
+  /**
    * Removes what is past `DELIVERY_TTL_DAYS` by the injected clock (records,
    * bodies, indexes) and bodies orphaned by a crash before their record was
    * committed. Returns how many records and orphaned bodies went.

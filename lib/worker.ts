@@ -86,6 +86,7 @@ export function createWorker(options: WorkerOptions): Worker {
     random = Math.random,
   } = options;
   const running = new Set<Promise<void>>();
+  const owner = crypto.randomUUID();
   const abortRuns = new AbortController();
   let peak = 0;
   let depth = 0;
@@ -292,9 +293,12 @@ export function createWorker(options: WorkerOptions): Worker {
         if (now - lastCollect >= collectEveryMs) {
           lastCollect = now;
           depth = await store.countDue();
-          const collected = await store.collect();
-          if (collected.records + collected.orphans > 0) {
-            log.info("expired deliveries removed", collected);
+          // One collector per period across every process on this KV.
+          if (await store.claim("collect", owner, collectEveryMs)) {
+            const collected = await store.collect();
+            if (collected.records + collected.orphans > 0) {
+              log.info("expired deliveries removed", collected);
+            }
           }
         } else if (running.size === 0) {
           depth = await store.countDue(10_000);

@@ -140,15 +140,22 @@ export interface ServerProcess {
  */
 export async function startServer(
   env: Record<string, string>,
-  options: { cwd?: string; waitForListen?: boolean; extraFlags?: string[] } =
-    {},
+  options: {
+    cwd?: string;
+    waitForListen?: boolean;
+    extraFlags?: string[];
+    /** Run under `deno serve --parallel` with this many isolates. */
+    parallel?: number;
+  } = {},
 ): Promise<ServerProcess> {
   const port = env.PORT ? Number(env.PORT) : freePort();
   const cwd = options.cwd ??
     await Deno.makeTempDir({ prefix: "hookgate-test-" });
   const command = new Deno.Command(Deno.execPath(), {
     args: [
-      "run",
+      ...(options.parallel
+        ? ["serve", "--parallel", "--port", String(port), "--host", "127.0.0.1"]
+        : ["run"]),
       "--config",
       `${ROOT}deno.json`,
       "--allow-net",
@@ -157,6 +164,7 @@ export async function startServer(
       "--allow-write=./data",
       ...(options.extraFlags ?? []),
       MAIN,
+      ...(options.parallel ? ["--deno-serve"] : []),
     ],
     cwd,
     env: {
@@ -165,6 +173,7 @@ export async function startServer(
       HOST: "127.0.0.1",
       LOG_FORMAT: "json",
       NO_COLOR: "1",
+      ...(options.parallel ? { DENO_JOBS: String(options.parallel) } : {}),
       ...env,
     },
     clearEnv: true,
@@ -237,7 +246,9 @@ export async function startServer(
       return await status;
     },
   };
-  if (options.waitForListen !== false) await waitForLine(/"msg":"listening"/);
+  if (options.waitForListen !== false) {
+    await waitForLine(options.parallel ? /Listening on/ : /"msg":"listening"/);
+  }
   return proc;
 }
 

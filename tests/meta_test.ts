@@ -798,3 +798,25 @@ Deno.test("createMetaRefresher() rejects bad options", () => {
     TypeError,
   );
 });
+
+Deno.test("start() on several refreshers sharing one KV fetches from GitHub once", async () => {
+  const fake = startFake();
+  const kv = await Deno.openKv(":memory:");
+  const controller = new AbortController();
+  try {
+    const metas = Array.from(
+      { length: 4 },
+      () => createMetaRefresher(options(fake, { kv, refreshSeconds: 60 })),
+    );
+    const running = metas.map((m) => m.start(controller.signal));
+    await waitFor(() => metas.every((m) => m.isReady()), 5000);
+    assert.equal(fake.requests.length, 1, "one fetch for four isolates");
+    assert.ok(metas.filter((m) => m.status().source === "kv").length >= 3);
+    controller.abort();
+    await Promise.all(running);
+  } finally {
+    controller.abort();
+    kv.close();
+    await fake.close();
+  }
+});

@@ -314,3 +314,36 @@ Deno.test("group commit can be turned off and rejects a batchMax over KV's limit
     kv.close();
   }
 });
+
+Deno.test("claim() gives a periodic job to one claimant until it expires", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    let now = 1_000;
+    const store = new DeliveryStore({
+      kv,
+      ttlMs: DAY,
+      maxAttempts: 1,
+      now: () => now,
+    });
+    const claims = await Promise.all(
+      ["a", "b", "c"].map((o) => store.claim("collect", o, 500)),
+    );
+    assert.equal(claims.filter(Boolean).length, 1);
+    const winner = ["a", "b", "c"][claims.indexOf(true)]!;
+    const loser = winner === "a" ? "b" : "a";
+    assert.equal(await store.claim("collect", loser, 500), false);
+    assert.equal(
+      await store.claim("collect", winner, 500),
+      true,
+      "the holder renews",
+    );
+    now += 501;
+    assert.equal(
+      await store.claim("collect", loser, 500),
+      true,
+      "an expired claim is free",
+    );
+  } finally {
+    kv.close();
+  }
+});
