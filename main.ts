@@ -50,7 +50,18 @@ if (config.ipAllowlist === "off") {
   );
 }
 
-const app = await createApp({ config, log });
+let app: Awaited<ReturnType<typeof createApp>>;
+try {
+  app = await createApp({ config, log });
+} catch (err) {
+  const where = config.kvPath === ""
+    ? "the managed KV"
+    : `KV_PATH ${JSON.stringify(config.kvPath)}`;
+  log.error(`Cannot start: ${where} could not be opened`, {
+    error: err instanceof Error ? err.message : String(err),
+  });
+  Deno.exit(1);
+}
 const stop = new AbortController();
 app.start(stop.signal);
 

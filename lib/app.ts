@@ -48,6 +48,42 @@ export interface App {
   metrics: Metrics;
 }
 
+type CronFn = (
+  name: string,
+  schedule: string,
+  handler: () => Promise<void>,
+) => unknown;
+
+/**
+ * Registers the meta refresh with `Deno.cron` when the runtime has it (Deno
+ * Deploy; `--unstable-cron` locally). Returns whether it did.
+ */
+export function scheduleMetaCron(
+  meta: MetaRefresher,
+  refreshSeconds: number,
+  log: Logger,
+): boolean {
+  const cron = (Deno as unknown as { cron?: CronFn }).cron;
+  if (typeof cron !== "function") return false;
+  const minutes = Math.max(1, Math.round(refreshSeconds / 60));
+  const schedule = minutes >= 60 ? "0 * * * *" : `*/${minutes} * * * *`;
+  try {
+    cron("hookgate: refresh GitHub meta hooks", schedule, async () => {
+      meta.maybeRefresh();
+      await meta.idle();
+    });
+    return true;
+  } catch (err) {
+    log.warn(
+      "Deno.cron unavailable; refreshing the meta list on requests only",
+      {
+        error: err instanceof Error ? err.message : String(err),
+      },
+    );
+    return false;
+  }
+}
+
 /** Builds the app: keys imported once, KV opened, everything wired. */
 export async function createApp(options: AppOptions): Promise<App> {
   const { config, log, registry = HANDLERS } = options;
@@ -185,7 +221,15 @@ export async function createApp(options: AppOptions): Promise<App> {
     fetch,
     start(signal) {
       share.start(signal);
-      running = [worker.start(signal), ...(meta ? [meta.start(signal)] : [])];
+      running = [worker.start(signal)];
+      if (meta && config.deploy) {
+        // Deno Deploy: isolates come and go, so no timer loop. Deno.cron
+        // where the platform has it, and stale-while-revalidate on requests.
+        scheduleMetaCron(meta, config.metaRefreshSeconds, log);
+        meta.maybeRefresh();
+      } else if (meta) {
+        running.push(meta.start(signal));
+      }
     },
     async close(timeoutMs) {
       await worker.drain(timeoutMs);

@@ -56,6 +56,12 @@ export interface ServerDeps {
   readiness?: () => Readiness | Promise<Readiness>;
   /** Renders `/metrics` (default: `metrics.render()`). */
   renderMetrics?: () => string;
+  /**
+   * Longest wait for the store before answering 503 (default 8000 ms, inside
+   * GitHub's 10-second deadline). A commit that lands later is simply a
+   * duplicate when GitHub redelivers.
+   */
+  acceptTimeoutMs?: number;
   /** Extra routes tried, in order, for paths other than the webhook's. */
   routes?: readonly Route[];
   now?: () => number;
@@ -116,6 +122,18 @@ const HEX = Array.from(
   (_, i) => i.toString(16).padStart(2, "0"),
 );
 
+/** Rejects when `promise` has not settled within `ms`. */
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`the store did not answer within ${ms} ms`)),
+      ms,
+    );
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
 function pickString(value: unknown, key: string): string | undefined {
   if (typeof value !== "object" || value === null) return undefined;
   const field = (value as Record<string, unknown>)[key];
@@ -137,6 +155,7 @@ export function createHandler(
 ): (request: Request, info: ServeInfo) => Promise<Response> {
   const { config, keys, allowlist, accept, log, metrics, routes = [] } = deps;
   const now = deps.now ?? Date.now;
+  const acceptTimeoutMs = deps.acceptTimeoutMs ?? 8000;
   const trusted: Matcher | null = config.trustedProxies.length > 0
     ? createMatcher(config.trustedProxies)
     : null;
@@ -311,7 +330,7 @@ export function createHandler(
     };
     let result;
     try {
-      result = await accept(delivery);
+      result = await withTimeout(accept(delivery), acceptTimeoutMs);
     } catch (err) {
       log.error("delivery could not be stored", {
         delivery: delivery.id,

@@ -3,7 +3,7 @@
 // recovery and two processes sharing one KV file.
 
 import assert from "node:assert/strict";
-import { postDelivery, startServer, waitFor } from "./_helpers.ts";
+import { freePort, postDelivery, startServer, waitFor } from "./_helpers.ts";
 
 const BASE_ENV = {
   GITHUB_WEBHOOK_SECRET: "It's a Secret to Everybody",
@@ -281,4 +281,17 @@ Deno.test("two processes on one KV file share deliveries and dedupe across each 
     assert.equal((await b.stop()).code, 0);
     await Deno.remove(cwd, { recursive: true });
   }
+});
+
+Deno.test("main.ts exits non-zero naming KV_PATH when the KV cannot be opened", async () => {
+  const port = freePort(); // nothing listens there
+  const server = await startServer({
+    ...BASE_ENV,
+    KV_PATH: `http://127.0.0.1:${port}/`,
+    DENO_KV_ACCESS_TOKEN: "test-token",
+  }, { waitForListen: false });
+  const exit = await server.child.status;
+  await server.stop();
+  assert.equal(exit.code, 1);
+  assert.match(server.lines.join("\n"), /KV_PATH .*could not be opened/);
 });

@@ -588,3 +588,24 @@ Deno.test("a rejected request never logs the signature or the payload", async ()
   assert.ok(!all.includes("abababab"));
   assert.ok(!all.includes(SECRET));
 });
+
+Deno.test("a store that does not answer in time is 503 unavailable", async () => {
+  const config = testConfig();
+  const logs = captureLogger();
+  let settle: () => void = () => {};
+  const handler = createHandler({
+    config,
+    keys: await importSecrets(config.secrets),
+    allowlist: null,
+    accept: () =>
+      new Promise((resolve) => {
+        settle = () => resolve({ status: "queued", id: "late" });
+      }),
+    log: logs.log,
+    metrics: createMetrics(),
+    acceptTimeoutMs: 30,
+  });
+  const res = await handler(await deliveryRequest(), fakeInfo());
+  settle();
+  await expectError(res, 503, "unavailable");
+});

@@ -1,0 +1,94 @@
+/**
+ * Prints the narrowest `deno run` permission flags for the current
+ * configuration (environment and `.env`): the listen address and the meta
+ * host for `--allow-net`, exactly hookgate's variables for `--allow-env`, and
+ * the KV folder (plus `.env`) for `--allow-read`/`--allow-write`.
+ *
+ * ```sh
+ * deno task flags            # flags only
+ * deno task flags --command  # a whole `deno run …` command line
+ * ```
+ *
+ * The README's systemd unit is this output for its settings;
+ * `tests/permissions_test.ts` runs the server under exactly these flags.
+ *
+ * @module
+ */
+
+import {
+  type Config,
+  CONFIG_VARIABLES,
+  loadConfig,
+  readEnvironment,
+} from "../lib/config.ts";
+
+/** Where `path` lives: its folder (for a KV file and its -wal/-shm files). */
+function folderOf(path: string): string {
+  const slash = path.lastIndexOf("/");
+  return slash < 0 ? "." : slash === 0 ? "/" : path.slice(0, slash);
+}
+
+function hostPort(url: URL): string {
+  const port = url.port || (url.protocol === "https:" ? "443" : "80");
+  return `${url.hostname}:${port}`;
+}
+
+/**
+ * The narrowest permission flags for `config`; `dotenv` is the `.env` path to
+ * allow reading (omit it when the environment comes from elsewhere).
+ *
+ * @example
+ * ```ts
+ * import { loadConfig } from "../lib/config.ts";
+ * import { productionFlags } from "./flags.ts";
+ * productionFlags(loadConfig({ GITHUB_WEBHOOK_SECRET: "x" }))[0];
+ * // "--allow-net=0.0.0.0:8000,api.github.com:443"
+ * ```
+ */
+export function productionFlags(config: Config, dotenv?: string): string[] {
+  const host = config.host.includes(":") ? `[${config.host}]` : config.host;
+  const net = [`${host}:${config.port}`];
+  if (config.ipAllowlist === "github") {
+    net.push(hostPort(new URL(config.metaUrl)));
+  }
+  const flags = [
+    `--allow-net=${net.join(",")}`,
+    `--allow-env=${CONFIG_VARIABLES.join(",")}`,
+  ];
+  const read: string[] = [];
+  const write: string[] = [];
+  if (
+    config.kvPath !== "" && config.kvPath !== ":memory:" &&
+    !/^https?:\/\//.test(config.kvPath)
+  ) {
+    read.push(folderOf(config.kvPath));
+    write.push(folderOf(config.kvPath));
+  } else if (/^https?:\/\//.test(config.kvPath)) {
+    net.push(hostPort(new URL(config.kvPath)));
+    flags[0] = `--allow-net=${net.join(",")}`;
+  }
+  if (dotenv) read.push(dotenv);
+  if (read.length > 0) flags.push(`--allow-read=${read.join(",")}`);
+  if (write.length > 0) flags.push(`--allow-write=${write.join(",")}`);
+  return flags;
+}
+
+if (import.meta.main) {
+  const env = await readEnvironment();
+  let config: Config;
+  try {
+    config = loadConfig(env);
+  } catch (err) {
+    console.error(err instanceof Error ? err.message : String(err));
+    Deno.exit(1);
+  }
+  const flags = productionFlags(config, ".env");
+  if (Deno.args.includes("--command")) {
+    const main = new URL("../main.ts", import.meta.url).pathname;
+    console.log(
+      ["deno run --unstable-kv --no-prompt", ...flags, main].join(" \\\n  "),
+    );
+  } else {
+    console.log(flags.join(" "));
+  }
+}
