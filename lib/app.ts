@@ -8,6 +8,7 @@
  */
 
 import { createAdminRoute } from "./admin.ts";
+import { createDashboardRoute } from "./dashboard.ts";
 import type { Config } from "./config.ts";
 import { openKv, retryLocked } from "./kv.ts";
 import type { AcceptDelivery } from "./delivery.ts";
@@ -212,6 +213,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     renderMetrics: share.render,
     routes: [
       createAdminRoute({ store, token: config.adminToken, wake: worker.wake }),
+      createDashboardRoute({ token: config.adminToken }),
     ],
     ...(options.now ? { now: options.now } : {}),
   });

@@ -7,6 +7,8 @@
  * @module
  */
 
+import { scanJson } from "./json_scan.ts";
+
 /** How the body was encoded (from `Content-Type`). */
 export type BodyKind = "json" | "form";
 
@@ -82,4 +84,73 @@ export function payloadAction(
   return typeof action === "string" && action.length <= 100
     ? action
     : undefined;
+}
+
+/** What the receiver records of a payload it has checked but not kept. */
+export type InspectResult =
+  | {
+    ok: true;
+    action: string | undefined;
+    repository: string | undefined;
+    sender: string | undefined;
+  }
+  | { ok: false; message: string };
+
+/** JSON bodies from this size on are validated without being parsed. */
+export const SCAN_FROM_BYTES = 1_048_576;
+
+function short(value: unknown, max: number): string | undefined {
+  return typeof value === "string" && value.length <= max ? value : undefined;
+}
+
+/**
+ * Checks that a body decodes to a JSON object and returns the fields the
+ * receiver records (`action`, `repository.full_name`, `sender.login`). Large
+ * JSON bodies are validated by {@link scanJson} without building the
+ * object; the worker parses the stored bytes when it runs the handlers.
+ *
+ * @example
+ * ```ts
+ * import { inspectPayload } from "./payload.ts";
+ * inspectPayload(new TextEncoder().encode('{"action":"opened"}'), "json");
+ * // { ok: true, action: "opened", repository: undefined, sender: undefined }
+ * ```
+ */
+export function inspectPayload(
+  body: Uint8Array,
+  kind: BodyKind,
+): InspectResult {
+  if (kind === "json" && body.byteLength >= SCAN_FROM_BYTES) {
+    const scanned = scanJson(body);
+    if (!scanned.ok) {
+      return {
+        ok: false,
+        message: scanned.message.includes("string")
+          ? "The payload is not valid JSON (or not valid UTF-8)."
+          : scanned.message,
+      };
+    }
+    if (!scanned.object) {
+      return { ok: false, message: "The payload is not a JSON object." };
+    }
+    return {
+      ok: true,
+      action: short(scanned.fields.action, 100),
+      repository: short(scanned.fields.repository, 200),
+      sender: short(scanned.fields.sender, 100),
+    };
+  }
+  const decoded = decodePayload(body, kind);
+  if (!decoded.ok) return decoded;
+  const p = decoded.payload;
+  const pick = (obj: unknown, key: string, max: number) =>
+    typeof obj === "object" && obj !== null
+      ? short((obj as Record<string, unknown>)[key], max)
+      : undefined;
+  return {
+    ok: true,
+    action: short(p.action, 100),
+    repository: pick(p.repository, "full_name", 200),
+    sender: pick(p.sender, "login", 100),
+  };
 }

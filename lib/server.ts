@@ -18,8 +18,8 @@ import {
 } from "./delivery.ts";
 import type { Logger } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
-import { bodyKind, decodePayload, payloadAction } from "./payload.ts";
-import { type SigningKeys, verifySignature } from "./signature.ts";
+import { bodyKind, inspectPayload } from "./payload.ts";
+import { type SigningKeys, verifiedDigest } from "./signature.ts";
 
 /** What the server needs to know of the IP allowlist (the meta refresher). */
 export interface Allowlist {
@@ -108,20 +108,6 @@ function checkHeader(value: string | null): "missing" | "bad" | "ok" {
   return "ok";
 }
 
-/** Lowercase hex SHA-256 of `bytes`. */
-export async function sha256Hex(
-  bytes: Uint8Array<ArrayBuffer>,
-): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
-  let hex = "";
-  for (const byte of digest) hex += HEX[byte];
-  return hex;
-}
-const HEX = Array.from(
-  { length: 256 },
-  (_, i) => i.toString(16).padStart(2, "0"),
-);
-
 /** Rejects when `promise` has not settled within `ms`. */
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -132,12 +118,6 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
     );
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-function pickString(value: unknown, key: string): string | undefined {
-  if (typeof value !== "object" || value === null) return undefined;
-  const field = (value as Record<string, unknown>)[key];
-  return typeof field === "string" ? field : undefined;
 }
 
 /**
@@ -288,10 +268,14 @@ export function createHandler(
     }
     const body = read.bytes;
 
-    // 4. Signature over the raw bytes.
-    if (
-      !(await verifySignature(keys, body, headers.get("x-hub-signature-256")))
-    ) {
+    // 4. Signature over the raw bytes. The verified HMAC doubles as the
+    // body digest for duplicate detection: no second pass over the body.
+    const digest = await verifiedDigest(
+      keys,
+      body,
+      headers.get("x-hub-signature-256"),
+    );
+    if (digest === null) {
       return reject(
         401,
         "bad_signature",
@@ -299,10 +283,9 @@ export function createHandler(
       );
     }
 
-    // 5. Payload.
-    const decoded = decodePayload(body, kind);
-    if (!decoded.ok) return reject(400, "invalid_payload", decoded.message);
-    const payload = decoded.payload;
+    // 5. Payload: a JSON object (large bodies are checked without parsing).
+    const inspected = inspectPayload(body, kind);
+    if (!inspected.ok) return reject(400, "invalid_payload", inspected.message);
 
     // 6. Durable record.
     const stored: Record<string, string> = {};
@@ -315,7 +298,7 @@ export function createHandler(
     const delivery: IncomingDelivery = {
       id: id!,
       event: event!,
-      action: payloadAction(payload),
+      action: inspected.action,
       hookId: headers.get("x-github-hook-id") ?? undefined,
       target: targetType !== null && targetId !== null
         ? { type: targetType, id: targetId }
@@ -323,10 +306,10 @@ export function createHandler(
       headers: stored,
       body,
       kind,
-      digest: await sha256Hex(body),
+      digest,
       receivedAt: now(),
-      repository: pickString(payload.repository, "full_name"),
-      sender: pickString(payload.sender, "login"),
+      repository: inspected.repository,
+      sender: inspected.sender,
     };
     let result;
     try {

@@ -436,15 +436,18 @@ export class DeliveryStore {
   async readBody(record: DeliveryRecord): Promise<Uint8Array<ArrayBuffer>> {
     const out = new Uint8Array(record.size);
     let offset = 0;
-    for (
-      const entry of await this.kv.list<Uint8Array>({
-        prefix: [ROOT, "b", record.upload],
-      }, {
-        batchSize: 100,
-      })
-    ) {
-      out.set(entry.value, offset);
-      offset += entry.value.byteLength;
+    // Small pages of chunks, copied straight into `out`: never the whole
+    // body twice in memory.
+    for (let first = 0; first < record.chunks; first += 16) {
+      const page = await this.kv.list<Uint8Array>({
+        start: [ROOT, "b", record.upload, first],
+        end: [ROOT, "b", record.upload, Math.min(first + 16, record.chunks)],
+      });
+      for (const entry of page) {
+        if (offset + entry.value.byteLength > out.byteLength) break;
+        out.set(entry.value, offset);
+        offset += entry.value.byteLength;
+      }
     }
     if (offset !== record.size) {
       throw new Error(

@@ -349,3 +349,106 @@ Deno.test(
     );
   },
 );
+
+function byteStream(
+  total: number,
+  chunk = 10_000,
+  stallAfter = Infinity,
+): ReadableStream<Uint8Array> {
+  let sent = 0;
+  return new ReadableStream({
+    type: "bytes",
+    pull(controller) {
+      if (sent >= stallAfter) return new Promise(() => {}); // never more
+      if (sent >= total) {
+        controller.close();
+        controller.byobRequest?.respond(0);
+        return;
+      }
+      const n = Math.min(chunk, total - sent);
+      const data = new Uint8Array(n).map((_, i) => (sent + i) % 251);
+      const request = controller.byobRequest;
+      if (request?.view) {
+        const view = new Uint8Array(
+          request.view.buffer,
+          request.view.byteOffset,
+          request.view.byteLength,
+        );
+        const m = Math.min(n, view.byteLength);
+        view.set(data.subarray(0, m));
+        sent += m;
+        request.respond(m);
+      } else {
+        sent += n;
+        controller.enqueue(data);
+      }
+    },
+  });
+}
+
+Deno.test("readBody() reads a declared-length byte stream into one buffer", async (t) => {
+  await t.step("exact length", async () => {
+    const r = await readBody(byteStream(200_000), {
+      maxBytes: 1_000_000,
+      timeoutMs: 5000,
+      expectedLength: 200_000,
+    });
+    assert.ok(r.ok);
+    assert.equal(r.bytes.byteLength, 200_000);
+    assert.ok(r.bytes.every((b, i) => b === i % 251));
+  });
+  await t.step("more than declared, within the limit: grows", async () => {
+    const r = await readBody(byteStream(120_000), {
+      maxBytes: 1_000_000,
+      timeoutMs: 5000,
+      expectedLength: 100_000,
+    });
+    assert.ok(r.ok);
+    assert.equal(r.bytes.byteLength, 120_000);
+    assert.ok(r.bytes.every((b, i) => b === i % 251));
+  });
+  await t.step("more than the limit → too_large", async () => {
+    const r = await readBody(byteStream(200_000), {
+      maxBytes: 150_000,
+      timeoutMs: 5000,
+      expectedLength: 100_000,
+    });
+    assert.deepEqual(r, { ok: false, reason: "too_large" });
+  });
+  await t.step("a stall → timeout", async () => {
+    const r = await readBody(byteStream(200_000, 10_000, 50_000), {
+      maxBytes: 1_000_000,
+      timeoutMs: 50,
+      expectedLength: 200_000,
+    });
+    assert.deepEqual(r, { ok: false, reason: "timeout" });
+  });
+});
+
+Deno.test("readBody() reads a large request body from a real Deno.serve", async () => {
+  const sent = new Uint8Array(2_000_000).map((_, i) => i % 253);
+  let got: Uint8Array | null = null;
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    async (req) => {
+      const r = await readBody(req.body, {
+        maxBytes: 5_000_000,
+        timeoutMs: 5000,
+        expectedLength: Number(req.headers.get("content-length")),
+      });
+      if (r.ok) got = r.bytes;
+      return new Response(r.ok ? "ok" : r.reason);
+    },
+  );
+  try {
+    const res = await fetch(`http://127.0.0.1:${server.addr.port}/`, {
+      method: "POST",
+      body: sent,
+    });
+    assert.equal(await res.text(), "ok");
+    assert.equal(got!.byteLength, sent.byteLength);
+    assert.ok(got!.every((b, i) => b === sent[i]));
+  } finally {
+    await server.shutdown();
+  }
+});

@@ -2,9 +2,8 @@
 
 import assert from "node:assert/strict";
 import type { IncomingDelivery } from "../lib/delivery.ts";
-import { sha256Hex } from "../lib/server.ts";
 import { DeliveryStore } from "../lib/store.ts";
-import { encoder } from "./_helpers.ts";
+import { encoder, sha256Hex } from "./_helpers.ts";
 
 const DAY = 86_400_000;
 
