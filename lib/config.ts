@@ -289,24 +289,44 @@ export function mergeEnv(
 export async function readEnvironment(
   dotenvPath = ".env",
 ): Promise<Record<string, string | undefined>> {
-  const real: Record<string, string | undefined> = {};
-  for (const name of CONFIG_VARIABLES) {
+  return mergeEnv(
+    readRealEnv(CONFIG_VARIABLES),
+    await readDotenvFile(dotenvPath),
+  );
+}
+
+/**
+ * Reads the named variables from `Deno.env`; a name that `--allow-env` does
+ * not cover reads as unset.
+ */
+export function readRealEnv(
+  names: readonly string[],
+): Record<string, string | undefined> {
+  const env: Record<string, string | undefined> = {};
+  for (const name of names) {
     try {
-      real[name] = Deno.env.get(name);
+      env[name] = Deno.env.get(name);
     } catch {
       // --allow-env narrower than our list: treat as unset.
     }
   }
-  let dotenv: Record<string, string> = {};
+  return env;
+}
+
+/**
+ * Reads and parses a `.env` file; a missing or unreadable (no
+ * `--allow-read`) file is empty. Other errors are thrown.
+ */
+export async function readDotenvFile(
+  path: string,
+): Promise<Record<string, string>> {
   try {
-    dotenv = parseDotenv(await Deno.readTextFile(dotenvPath));
+    return parseDotenv(await Deno.readTextFile(path));
   } catch (err) {
     if (
-      !(err instanceof Deno.errors.NotFound) &&
-      !(err instanceof Deno.errors.NotCapable)
-    ) {
-      throw err;
-    }
+      err instanceof Deno.errors.NotFound ||
+      err instanceof Deno.errors.NotCapable
+    ) return {};
+    throw err;
   }
-  return mergeEnv(real, dotenv);
 }

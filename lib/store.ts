@@ -247,24 +247,33 @@ export class DeliveryStore {
     delivery: IncomingDelivery,
     now: number,
   ): void {
-    const expireIn = this.ttlMs;
     const upload = randomId();
     const chunks = this.#chunksOf(delivery.body);
+    this.#stageRecord(op, delivery, now, upload, chunks.length);
+    chunks.forEach((chunk, i) =>
+      op.set([ROOT, "b", upload, i], chunk, { expireIn: this.ttlMs })
+    );
+  }
+
+  /** Adds the two "is it new?" checks and the record with its index keys. */
+  #stageRecord(
+    op: Deno.AtomicOperation,
+    delivery: IncomingDelivery,
+    now: number,
+    upload: string,
+    chunks: number,
+  ): void {
+    const expireIn = this.ttlMs;
     const idKey = [ROOT, "d", delivery.id];
     const digestKey = [ROOT, "digest", delivery.digest];
     op.check({ key: idKey, versionstamp: null })
       .check({ key: digestKey, versionstamp: null })
-      .set(idKey, this.#record(delivery, now, upload, chunks.length), {
-        expireIn,
-      })
+      .set(idKey, this.#record(delivery, now, upload, chunks), { expireIn })
       .set(digestKey, delivery.id, { expireIn })
       .set([ROOT, "t", delivery.receivedAt, delivery.id], delivery.id, {
         expireIn,
       })
       .set([ROOT, "due", now, delivery.id], delivery.id, { expireIn });
-    chunks.forEach((chunk, i) =>
-      op.set([ROOT, "b", upload, i], chunk, { expireIn })
-    );
   }
 
   /**
@@ -360,20 +369,9 @@ export class DeliveryStore {
         const res = await batch.commit();
         if (!res.ok) throw new Error("body chunk commit failed");
       }
-      const idKey = [ROOT, "d", delivery.id];
-      const digestKey = [ROOT, "digest", delivery.digest];
-      op = this.kv.atomic()
-        .check({ key: idKey, versionstamp: null })
-        .check({ key: digestKey, versionstamp: null })
-        .set(idKey, this.#record(delivery, now, upload, chunks.length), {
-          expireIn,
-        })
-        .set(digestKey, delivery.id, { expireIn })
-        .set([ROOT, "t", delivery.receivedAt, delivery.id], delivery.id, {
-          expireIn,
-        })
-        .set([ROOT, "due", now, delivery.id], delivery.id, { expireIn })
-        .delete(uploadKey);
+      op = this.kv.atomic();
+      this.#stageRecord(op, delivery, now, upload, chunks.length);
+      op.delete(uploadKey);
       cleanup = () => this.#deleteBody(upload, chunks.length, uploadKey);
     }
     this.#recordCommits++;

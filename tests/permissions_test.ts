@@ -2,7 +2,7 @@
 // `deno task flags`' output, and everything else is refused.
 
 import assert from "node:assert/strict";
-import { loadConfig } from "../lib/config.ts";
+import { CONFIG_VARIABLES, loadConfig } from "../lib/config.ts";
 import { productionFlags } from "../tools/flags.ts";
 import { freePort, postDelivery, waitFor } from "./_helpers.ts";
 
@@ -11,33 +11,7 @@ Deno.test("productionFlags() names the listen address, the meta host and the dat
     productionFlags(loadConfig({ GITHUB_WEBHOOK_SECRET: "x" }), ".env"),
     [
       "--allow-net=0.0.0.0:8000,api.github.com:443",
-      `--allow-env=${
-        [
-          "GITHUB_WEBHOOK_SECRET",
-          "GITHUB_WEBHOOK_SECRET_PREVIOUS",
-          "PORT",
-          "HOST",
-          "WEBHOOK_PATH",
-          "MAX_BODY_BYTES",
-          "IP_ALLOWLIST",
-          "EXTRA_ALLOWED_CIDRS",
-          "TRUSTED_PROXIES",
-          "GITHUB_META_URL",
-          "GITHUB_META_REFRESH_SECONDS",
-          "GITHUB_TOKEN",
-          "KV_PATH",
-          "ADMIN_TOKEN",
-          "HANDLER_TIMEOUT_MS",
-          "MAX_CONCURRENCY",
-          "BODY_TIMEOUT_MS",
-          "MAX_ATTEMPTS",
-          "DELIVERY_TTL_DAYS",
-          "LOG_LEVEL",
-          "LOG_FORMAT",
-          "DENO_DEPLOYMENT_ID",
-          "DENO_KV_ACCESS_TOKEN",
-        ].join(",")
-      }`,
+      `--allow-env=${CONFIG_VARIABLES.join(",")}`,
       "--allow-read=./data,.env",
       "--allow-write=./data",
     ],

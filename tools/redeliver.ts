@@ -23,7 +23,7 @@
  * @module
  */
 
-import { mergeEnv, parseDotenv } from "../lib/config.ts";
+import { mergeEnv, readDotenvFile, readRealEnv } from "../lib/config.ts";
 import { openKv as openKvPath } from "../lib/kv.ts";
 import { DeliveryStore } from "../lib/store.ts";
 
@@ -514,17 +514,12 @@ export async function main(
       "KV_PATH",
       "DELIVERY_TTL_DAYS",
     ]);
-  let dotenv: Record<string, string> = {};
+  let dotenv: Record<string, string>;
   try {
-    dotenv = parseDotenv(await Deno.readTextFile(dotenvPath));
+    dotenv = await readDotenvFile(dotenvPath);
   } catch (err) {
-    if (
-      !(err instanceof Deno.errors.NotFound) &&
-      !(err instanceof Deno.errors.NotCapable)
-    ) {
-      printError(`Cannot read ${dotenvPath}: ${describe(err)}`);
-      return 1;
-    }
+    printError(`Cannot read ${dotenvPath}: ${describe(err)}`);
+    return 1;
   }
   const env = mergeEnv(real, dotenv);
 
@@ -1054,20 +1049,6 @@ function clean(text: string): string {
     /[\u0000-\u001f\u007f-\u009f]/g,
     (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
   );
-}
-
-function readRealEnv(
-  names: readonly string[],
-): Record<string, string | undefined> {
-  const env: Record<string, string | undefined> = {};
-  for (const name of names) {
-    try {
-      env[name] = Deno.env.get(name);
-    } catch {
-      // No --allow-env for it: treat as unset.
-    }
-  }
-  return env;
 }
 
 function describe(err: unknown): string {

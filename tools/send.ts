@@ -18,7 +18,7 @@
  * @module
  */
 
-import { mergeEnv, parseDotenv } from "../lib/config.ts";
+import { mergeEnv, parseDotenv, readRealEnv } from "../lib/config.ts";
 import { signBody } from "../lib/signature.ts";
 
 /** The help text printed by `--help` and after a usage error. */
@@ -453,20 +453,6 @@ function hintFor(
     return "Hint: check the URL's path against the server's WEBHOOK_PATH.";
   }
   return undefined;
-}
-
-function readRealEnv(
-  names: readonly string[],
-): Record<string, string | undefined> {
-  const env: Record<string, string | undefined> = {};
-  for (const name of names) {
-    try {
-      env[name] = Deno.env.get(name);
-    } catch {
-      // No --allow-env for it: treat as unset.
-    }
-  }
-  return env;
 }
 
 async function listDir(path: string): Promise<string[]> {
