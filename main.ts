@@ -14,6 +14,7 @@ import {
   loadConfig,
   readEnvironment,
 } from "./lib/config.ts";
+import { guardProcess } from "./lib/guard.ts";
 import { createLogger } from "./lib/log.ts";
 
 const env = await readEnvironment();
@@ -30,19 +31,7 @@ try {
 const log = createLogger({ level: config.logLevel, format: config.logFormat });
 
 // Nothing a handler does may take the process down.
-globalThis.addEventListener("unhandledrejection", (event) => {
-  event.preventDefault();
-  const reason = event.reason;
-  log.error("unhandled rejection", {
-    error: reason instanceof Error
-      ? `${reason.name}: ${reason.message}`
-      : String(reason),
-  });
-});
-globalThis.addEventListener("error", (event) => {
-  event.preventDefault();
-  log.error("uncaught exception", { error: String(event.message) });
-});
+guardProcess(log);
 
 if (config.ipAllowlist === "off") {
   log.warn(
