@@ -160,9 +160,30 @@ export async function createApp(options: AppOptions): Promise<App> {
     () => share.isolates(),
   );
 
+  // The durable fast path: when a handler slot is free, the delivery is
+  // stored already leased to this process and runs at once from memory (no
+  // lease commit, no read back from KV). Either way the 202 waits for the
+  // commit, and a crash leaves a lease that expires and is re-run.
   const accept: AcceptDelivery = async (delivery) => {
-    const result = await store.accept(delivery);
-    if (result.status === "queued") worker.wake();
+    const leaseUntil = worker.reserve();
+    let result;
+    try {
+      result = await store.accept(delivery, {
+        leaseUntil: leaseUntil ?? undefined,
+      });
+    } catch (err) {
+      if (leaseUntil !== null) worker.release();
+      throw err;
+    }
+    if (result.status === "queued" && result.leased) {
+      worker.runLeased(result.leased, {
+        body: delivery.body,
+        payload: delivery.payload,
+      });
+    } else {
+      if (leaseUntil !== null) worker.release();
+      if (result.status === "queued") worker.wake();
+    }
     return result;
   };
 

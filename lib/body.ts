@@ -7,6 +7,8 @@
  * @module
  */
 
+import { deadline } from "./deadline.ts";
+
 /** The result of {@link readBody}. */
 export type BodyResult =
   | { ok: true; bytes: Uint8Array<ArrayBuffer> }
@@ -171,4 +173,43 @@ export async function readBody(
     offset += chunk.byteLength;
   }
   return { ok: true, bytes };
+}
+
+/** Declared lengths up to which `request.bytes()` reads the body in one call. */
+const WHOLE_UP_TO_BYTES = 65_536;
+
+/**
+ * Reads a request's body under the same rules as {@link readBody}. A small
+ * body of declared length is read in one `request.bytes()` call (the common
+ * case: one native read, no stream reader); anything else streams.
+ */
+export async function readRequestBody(
+  request: Request,
+  options: ReadBodyOptions,
+): Promise<BodyResult> {
+  const { expectedLength, maxBytes, timeoutMs } = options;
+  if (
+    expectedLength === undefined || expectedLength > WHOLE_UP_TO_BYTES ||
+    expectedLength > maxBytes
+  ) {
+    return readBody(request.body, options);
+  }
+  let expired!: (result: BodyResult) => void;
+  const timeout = new Promise<BodyResult>((resolve) => expired = resolve);
+  const cancel = deadline(
+    timeoutMs,
+    () => expired({ ok: false, reason: "timeout" }),
+  );
+  const whole = request.bytes().then(
+    (bytes): BodyResult =>
+      bytes.byteLength > maxBytes
+        ? { ok: false, reason: "too_large" }
+        : { ok: true, bytes: bytes as Uint8Array<ArrayBuffer> },
+    (): BodyResult => ({ ok: false, reason: "aborted" }),
+  );
+  try {
+    return await Promise.race([whole, timeout]);
+  } finally {
+    cancel();
+  }
 }

@@ -43,6 +43,11 @@ export interface IncomingDelivery {
   digest: string;
   /** Receive time, ms since the epoch. */
   receivedAt: number;
+  /**
+   * The parsed payload when the receiver already parsed it (small bodies),
+   * handed to a handler run in this process; never stored.
+   */
+  payload?: Record<string, unknown> | undefined;
   /** `payload.repository.full_name` and `payload.sender.login`, for listings. */
   repository: string | undefined;
   sender: string | undefined;
@@ -50,7 +55,15 @@ export interface IncomingDelivery {
 
 /** What the store answered for one delivery. */
 export type AcceptResult =
-  | { status: "queued"; id: string }
+  | {
+    status: "queued";
+    id: string;
+    /**
+     * Set when the delivery was stored already leased to this process (the
+     * durable fast path): the stored record and its versionstamp.
+     */
+    leased?: { value: unknown; versionstamp: string } | undefined;
+  }
   | { status: "duplicate"; id: string };
 
 /** Stores a delivery durably; rejects when it could not be stored. */

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { deadline } from "./deadline.ts";
 import type { Logger } from "./log.ts";
 
 /** What a handler is given for one attempt at one delivery. */
@@ -142,8 +143,12 @@ export async function runHandlers(
   const start = now();
   const routes = routeDelivery(registry, event, action);
   const controller = new AbortController();
-  const timeoutError = new HandlerTimeoutError(timeoutMs);
-  const timer = setTimeout(() => controller.abort(timeoutError), timeoutMs);
+  // The error (and its stack trace) is made only when the time is up.
+  let timeoutError: HandlerTimeoutError | undefined;
+  const cancelDeadline = deadline(timeoutMs, () => {
+    timeoutError = new HandlerTimeoutError(timeoutMs);
+    controller.abort(timeoutError);
+  });
   const onOuterAbort = () => controller.abort(options.signal?.reason);
   if (options.signal?.aborted) controller.abort(options.signal.reason);
   else options.signal?.addEventListener("abort", onOuterAbort, { once: true });
@@ -161,7 +166,8 @@ export async function runHandlers(
       try {
         await raceAbort(() => route.handler(ctx), controller.signal);
       } catch (err) {
-        const timedOut = controller.signal.reason === timeoutError;
+        const timedOut = timeoutError !== undefined &&
+          controller.signal.reason === timeoutError;
         return {
           outcome: timedOut ? "timeout" : "error",
           ms: now() - start,
@@ -175,7 +181,7 @@ export async function runHandlers(
       ms: now() - start,
     };
   } finally {
-    clearTimeout(timer);
+    cancelDeadline();
     options.signal?.removeEventListener("abort", onOuterAbort);
   }
 }

@@ -93,6 +93,8 @@ export type InspectResult =
     action: string | undefined;
     repository: string | undefined;
     sender: string | undefined;
+    /** The parsed payload, when it was parsed (bodies under {@link SCAN_FROM_BYTES}). */
+    payload?: Record<string, unknown> | undefined;
   }
   | { ok: false; message: string };
 
@@ -113,7 +115,7 @@ function short(value: unknown, max: number): string | undefined {
  * ```ts
  * import { inspectPayload } from "./payload.ts";
  * inspectPayload(new TextEncoder().encode('{"action":"opened"}'), "json");
- * // { ok: true, action: "opened", repository: undefined, sender: undefined }
+ * // { ok: true, action: "opened", repository: undefined, sender: undefined, payload: { action: "opened" } }
  * ```
  */
 export function inspectPayload(
@@ -152,5 +154,6 @@ export function inspectPayload(
     action: short(p.action, 100),
     repository: pick(p.repository, "full_name", 200),
     sender: pick(p.sender, "login", 100),
+    payload: p,
   };
 }

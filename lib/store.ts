@@ -105,8 +105,26 @@ const ORPHAN_AFTER_MS = 3_600_000;
 /** Bodies up to this size may share a commit with other deliveries. */
 const GROUP_BODY_MAX = 65_536;
 
+/** Options of {@link DeliveryStore.accept}. */
+export interface AcceptOptions {
+  /**
+   * Store the delivery already leased to this process until this time
+   * (`running`, attempt 1): the durable fast path for a worker with a free
+   * slot. Should the process die, the lease expires and any worker re-runs it.
+   */
+  leaseUntil?: number | undefined;
+}
+
+interface PendingUpdate {
+  entry: Deno.KvEntry<DeliveryRecord>;
+  next: DeliveryRecord;
+  resolve: (entry: Deno.KvEntry<DeliveryRecord> | null) => void;
+  reject: (err: unknown) => void;
+}
+
 interface PendingAccept {
   delivery: IncomingDelivery;
+  leaseUntil: number | undefined;
   resolve: (result: AcceptResult) => void;
   reject: (err: unknown) => void;
 }
@@ -145,6 +163,8 @@ export class DeliveryStore {
   readonly #chunkSize: number;
   readonly #batchMax: number;
   #pending: PendingAccept[] = [];
+  #pendingUpdates: PendingUpdate[] = [];
+  #updating = false;
   #flushing = false;
   #recordCommits = 0;
 
@@ -197,12 +217,16 @@ export class DeliveryStore {
    * (with the first id) otherwise; a `dead` duplicate is re-armed and
    * answered `queued`. Rejects when KV fails: nothing is acknowledged then.
    */
-  accept(delivery: IncomingDelivery): Promise<AcceptResult> {
+  accept(
+    delivery: IncomingDelivery,
+    options: AcceptOptions = {},
+  ): Promise<AcceptResult> {
+    const leaseUntil = options.leaseUntil;
     if (this.#batchMax <= 1 || delivery.body.byteLength > GROUP_BODY_MAX) {
-      return this.#acceptOne(delivery);
+      return this.#acceptOne(delivery, leaseUntil);
     }
     return new Promise((resolve, reject) => {
-      this.#pending.push({ delivery, resolve, reject });
+      this.#pending.push({ delivery, leaseUntil, resolve, reject });
       if (!this.#flushing) void this.#flush();
     });
   }
@@ -212,7 +236,9 @@ export class DeliveryStore {
     now: number,
     upload: string,
     chunks: number,
+    leaseUntil: number | undefined,
   ): DeliveryRecord {
+    const leased = leaseUntil !== undefined;
     return {
       id: delivery.id,
       event: delivery.event,
@@ -227,14 +253,14 @@ export class DeliveryStore {
       size: delivery.body.byteLength,
       upload,
       chunks,
-      status: "queued",
-      attempts: 0,
+      status: leased ? "running" : "queued",
+      attempts: leased ? 1 : 0,
       attemptLimit: this.maxAttempts,
       receivedAt: delivery.receivedAt,
       updatedAt: now,
-      startedAt: null,
+      startedAt: leased ? now : null,
       finishedAt: null,
-      dueAt: now,
+      dueAt: leaseUntil ?? now,
       durationMs: null,
       error: null,
       replays: 0,
@@ -246,13 +272,22 @@ export class DeliveryStore {
     op: Deno.AtomicOperation,
     delivery: IncomingDelivery,
     now: number,
-  ): void {
+    leaseUntil: number | undefined,
+  ): DeliveryRecord {
     const upload = randomId();
     const chunks = this.#chunksOf(delivery.body);
-    this.#stageRecord(op, delivery, now, upload, chunks.length);
+    const record = this.#stageRecord(
+      op,
+      delivery,
+      now,
+      upload,
+      chunks.length,
+      leaseUntil,
+    );
     chunks.forEach((chunk, i) =>
       op.set([ROOT, "b", upload, i], chunk, { expireIn: this.ttlMs })
     );
+    return record;
   }
 
   /** Adds the two "is it new?" checks and the record with its index keys. */
@@ -262,18 +297,23 @@ export class DeliveryStore {
     now: number,
     upload: string,
     chunks: number,
-  ): void {
+    leaseUntil: number | undefined,
+  ): DeliveryRecord {
     const expireIn = this.ttlMs;
     const idKey = [ROOT, "d", delivery.id];
     const digestKey = [ROOT, "digest", delivery.digest];
+    const record = this.#record(delivery, now, upload, chunks, leaseUntil);
     op.check({ key: idKey, versionstamp: null })
       .check({ key: digestKey, versionstamp: null })
-      .set(idKey, this.#record(delivery, now, upload, chunks), { expireIn })
+      .set(idKey, record, { expireIn })
       .set(digestKey, delivery.id, { expireIn })
       .set([ROOT, "t", delivery.receivedAt, delivery.id], delivery.id, {
         expireIn,
       })
-      .set([ROOT, "due", now, delivery.id], delivery.id, { expireIn });
+      .set([ROOT, "due", record.dueAt!, delivery.id], delivery.id, {
+        expireIn,
+      });
+    return record;
   }
 
   /**
@@ -307,29 +347,44 @@ export class DeliveryStore {
         this.#pending = rest;
         if (batch.length === 1) {
           const item = batch[0]!;
-          await this.#acceptOne(item.delivery).then(item.resolve, item.reject);
+          await this.#acceptOne(item.delivery, item.leaseUntil).then(
+            item.resolve,
+            item.reject,
+          );
           continue;
         }
         const now = this.#now();
         const op = this.kv.atomic();
-        for (const item of batch) this.#stage(op, item.delivery, now);
-        let ok: boolean;
+        const records = batch.map((item) =>
+          this.#stage(op, item.delivery, now, item.leaseUntil)
+        );
+        let res: Deno.KvCommitResult | Deno.KvCommitError;
         try {
           this.#recordCommits++;
-          ok = (await op.commit()).ok;
+          res = await op.commit();
         } catch (err) {
           for (const item of batch) item.reject(err);
           continue;
         }
-        if (ok) {
-          for (const item of batch) {
-            item.resolve({ status: "queued", id: item.delivery.id });
-          }
+        if (res.ok) {
+          const versionstamp = res.versionstamp;
+          batch.forEach((item, i) => {
+            item.resolve({
+              status: "queued",
+              id: item.delivery.id,
+              ...(item.leaseUntil === undefined
+                ? {}
+                : { leased: { value: records[i]!, versionstamp } }),
+            });
+          });
         } else {
           // Some delivery of the batch was a duplicate: settle each on its own.
           await Promise.all(
             batch.map((item) =>
-              this.#acceptOne(item.delivery).then(item.resolve, item.reject)
+              this.#acceptOne(item.delivery, item.leaseUntil).then(
+                item.resolve,
+                item.reject,
+              )
             ),
           );
         }
@@ -340,14 +395,18 @@ export class DeliveryStore {
   }
 
   /** Stores one delivery in its own commit(s); answers duplicates. */
-  async #acceptOne(delivery: IncomingDelivery): Promise<AcceptResult> {
+  async #acceptOne(
+    delivery: IncomingDelivery,
+    leaseUntil?: number,
+  ): Promise<AcceptResult> {
     const now = this.#now();
     const inline = delivery.body.byteLength <= COMMIT_BYTES;
     let op: Deno.AtomicOperation;
+    let record: DeliveryRecord;
     let cleanup: (() => Promise<void>) | null = null;
     if (inline) {
       op = this.kv.atomic();
-      this.#stage(op, delivery, now);
+      record = this.#stage(op, delivery, now, leaseUntil);
     } else {
       // Bodies too large for one commit: chunks first, in batches; the
       // upload key marks them until the record commit deletes it.
@@ -370,13 +429,28 @@ export class DeliveryStore {
         if (!res.ok) throw new Error("body chunk commit failed");
       }
       op = this.kv.atomic();
-      this.#stageRecord(op, delivery, now, upload, chunks.length);
+      record = this.#stageRecord(
+        op,
+        delivery,
+        now,
+        upload,
+        chunks.length,
+        leaseUntil,
+      );
       op.delete(uploadKey);
       cleanup = () => this.#deleteBody(upload, chunks.length, uploadKey);
     }
     this.#recordCommits++;
     const res = await op.commit();
-    if (res.ok) return { status: "queued", id: delivery.id };
+    if (res.ok) {
+      return {
+        status: "queued",
+        id: delivery.id,
+        ...(leaseUntil === undefined
+          ? {}
+          : { leased: { value: record, versionstamp: res.versionstamp } }),
+      };
+    }
 
     // A check failed: which delivery came first?
     await cleanup?.();
@@ -394,7 +468,7 @@ export class DeliveryStore {
       }
       if (first === null) {
         // The other delivery expired between our commit and our reads: retry.
-        return this.#acceptOne(delivery);
+        return this.#acceptOne(delivery, leaseUntil);
       }
     }
     if (first.status === "dead") {
@@ -510,13 +584,25 @@ export class DeliveryStore {
    * `due` index entry along. Returns the new record, or null when another
    * process got there first.
    */
-  async update(
+  update(
     entry: Deno.KvEntry<DeliveryRecord>,
     next: DeliveryRecord,
-  ): Promise<DeliveryRecord | null> {
+  ): Promise<Deno.KvEntry<DeliveryRecord> | null> {
+    if (this.#batchMax <= 1) return this.#updateOne(entry, next);
+    return new Promise((resolve, reject) => {
+      this.#pendingUpdates.push({ entry, next, resolve, reject });
+      if (!this.#updating) void this.#flushUpdates();
+    });
+  }
+
+  /** Adds one record update (checked against `entry`) to `op`. */
+  #stageUpdate(
+    op: Deno.AtomicOperation,
+    entry: Deno.KvEntry<DeliveryRecord>,
+    next: DeliveryRecord,
+  ): void {
     const prev = entry.value;
-    const op = this.kv.atomic()
-      .check(entry)
+    op.check(entry)
       .set([ROOT, "d", prev.id], next, { expireIn: this.#expireIn(next) });
     if (prev.dueAt !== null && prev.dueAt !== next.dueAt) {
       op.delete([ROOT, "due", prev.dueAt, prev.id]);
@@ -526,8 +612,81 @@ export class DeliveryStore {
         expireIn: this.#expireIn(next),
       });
     }
+  }
+
+  async #updateOne(
+    entry: Deno.KvEntry<DeliveryRecord>,
+    next: DeliveryRecord,
+  ): Promise<Deno.KvEntry<DeliveryRecord> | null> {
+    const op = this.kv.atomic();
+    this.#stageUpdate(op, entry, next);
     const res = await op.commit();
-    return res.ok ? next : null;
+    return res.ok
+      ? { key: entry.key, value: next, versionstamp: res.versionstamp }
+      : null;
+  }
+
+  /**
+   * Group commit for updates (outcomes, leases), as for acceptances: one
+   * commit for all that queued up meanwhile; on a failed check, each on its
+   * own so that each gets its own answer.
+   */
+  async #flushUpdates(): Promise<void> {
+    this.#updating = true;
+    try {
+      while (this.#pendingUpdates.length > 0) {
+        const batch: PendingUpdate[] = [];
+        const rest: PendingUpdate[] = [];
+        const ids = new Set<string>();
+        for (const item of this.#pendingUpdates) {
+          const id = item.entry.value.id;
+          if (ids.has(id) || batch.length >= 64) rest.push(item);
+          else {
+            ids.add(id);
+            batch.push(item);
+          }
+        }
+        this.#pendingUpdates = rest;
+        if (batch.length === 1) {
+          const item = batch[0]!;
+          await this.#updateOne(item.entry, item.next).then(
+            item.resolve,
+            item.reject,
+          );
+          continue;
+        }
+        const op = this.kv.atomic();
+        for (const item of batch) this.#stageUpdate(op, item.entry, item.next);
+        let res: Deno.KvCommitResult | Deno.KvCommitError;
+        try {
+          res = await op.commit();
+        } catch (err) {
+          for (const item of batch) item.reject(err);
+          continue;
+        }
+        if (res.ok) {
+          const versionstamp = res.versionstamp;
+          for (const item of batch) {
+            item.resolve({
+              key: item.entry.key,
+              value: item.next,
+              versionstamp,
+            });
+          }
+        } else {
+          await Promise.all(
+            batch.map((item) =>
+              this.#updateOne(item.entry, item.next).then(
+                item.resolve,
+                item.reject,
+              )
+            ),
+          );
+        }
+      }
+    } finally {
+      this.#updating = false;
+    }
   }
 
   #expireIn(record: DeliveryRecord): number {
@@ -539,7 +698,10 @@ export class DeliveryStore {
    * again at `leaseUntil` should we die. Null if it is not due or another
    * process took it.
    */
-  async lease(id: string, leaseUntil: number): Promise<DeliveryRecord | null> {
+  async lease(
+    id: string,
+    leaseUntil: number,
+  ): Promise<Deno.KvEntry<DeliveryRecord> | null> {
     const now = this.#now();
     const entry = await this.getEntry(id);
     if (entry.value === null) {
@@ -590,7 +752,7 @@ export class DeliveryStore {
           dueAt: Math.min(record.dueAt ?? now, now),
           updatedAt: now,
         });
-        if (next) return next;
+        if (next) return next.value;
         continue;
       }
       const next = await this.update(entry as Deno.KvEntry<DeliveryRecord>, {
@@ -602,7 +764,7 @@ export class DeliveryStore {
         updatedAt: now,
         replays: record.replays + 1,
       });
-      if (next) return next;
+      if (next) return next.value;
     }
     throw new Error(`could not re-arm delivery ${id}: too much contention`);
   }

@@ -53,6 +53,22 @@ export interface Worker {
   tick(): Promise<number>;
   /** Resolves when no handler runs, or after `timeoutMs` (then aborts them). */
   drain(timeoutMs: number): Promise<boolean>;
+  /**
+   * Durable fast path, step 1: takes a handler slot for a delivery about to
+   * be stored, returning the lease expiry to store it with (or `null` when
+   * every slot is busy: store it queued instead).
+   */
+  reserve(): number | null;
+  /** Step 2a: the delivery was stored leased; run it now from memory. */
+  runLeased(
+    leased: { value: unknown; versionstamp: string },
+    local: {
+      body: Uint8Array<ArrayBuffer>;
+      payload?: Record<string, unknown> | undefined;
+    },
+  ): void;
+  /** Step 2b: it was not stored leased (a duplicate, an error): free the slot. */
+  release(): void;
   /** Handler runs in progress. */
   readonly active: number;
   /** The highest number of simultaneous runs seen. */
@@ -93,13 +109,27 @@ export function createWorker(options: WorkerOptions): Worker {
   let wakeUp: (() => void) | null = null;
   let woken = false;
   let ticking: Promise<number> | null = null;
+  /** Slots promised to deliveries being stored with a lease (fast path). */
+  let reserved = 0;
 
   function wake(): void {
     woken = true;
     wakeUp?.();
   }
 
-  async function runOne(record: DeliveryRecord): Promise<void> {
+  /**
+   * Runs one leased delivery. `local` carries what the accepting request
+   * already holds (body bytes, parsed payload), so that the durable fast path
+   * reads nothing back from KV.
+   */
+  async function runOne(
+    leased: Deno.KvEntry<DeliveryRecord>,
+    local?: {
+      body: Uint8Array<ArrayBuffer>;
+      payload?: Record<string, unknown> | undefined;
+    },
+  ): Promise<void> {
+    const record = leased.value;
     const start = performance.now();
     const dlog = log.child({
       delivery: record.id,
@@ -109,16 +139,20 @@ export function createWorker(options: WorkerOptions): Worker {
     });
     let result;
     try {
-      const body = await store.readBody(record);
-      const decoded = decodePayload(body, record.kind);
-      if (!decoded.ok) throw new Error(decoded.message);
+      let payload = local?.payload;
+      if (payload === undefined) {
+        const body = local?.body ?? await store.readBody(record);
+        const decoded = decodePayload(body, record.kind);
+        if (!decoded.ok) throw new Error(decoded.message);
+        payload = decoded.payload;
+      }
       result = await runHandlers({
         registry,
         event: record.event,
         action: record.action,
         delivery: record.id,
         attempt: record.attempts,
-        payload: decoded.payload,
+        payload,
         log: dlog,
         timeoutMs: handlerTimeoutMs,
         signal: abortRuns.signal,
@@ -140,20 +174,69 @@ export function createWorker(options: WorkerOptions): Worker {
         event: record.event,
       });
     }
-    await finish(record, result, dlog);
+    await finish(leased, result, dlog);
   }
 
+  /** The record after an attempt with `result`. */
+  function outcome(
+    current: DeliveryRecord,
+    result: Awaited<ReturnType<typeof runHandlers>>,
+    now: number,
+  ): DeliveryRecord {
+    const base = {
+      ...current,
+      updatedAt: now,
+      durationMs: Math.round(result.ms),
+    };
+    if (result.outcome === "ok" || result.outcome === "skipped") {
+      return {
+        ...base,
+        status: result.outcome === "ok" ? "done" : "skipped",
+        finishedAt: now,
+        dueAt: null,
+        error: null,
+      };
+    }
+    if (current.attempts >= current.attemptLimit) {
+      return {
+        ...base,
+        status: "dead",
+        finishedAt: now,
+        dueAt: null,
+        error: result.error,
+      };
+    }
+    const backoff = Math.min(
+      retryMaxMs,
+      retryBaseMs * 2 ** (current.attempts - 1),
+    );
+    const delay = Math.round(backoff / 2 + random() * backoff / 2);
+    return {
+      ...base,
+      status: "failed",
+      dueAt: now + delay,
+      error: result.error,
+    };
+  }
+
+  /**
+   * Records the outcome: first against the entry we leased (no read: the
+   * common case), then, if the record changed meanwhile (a replay, an
+   * expired lease), against a fresh read.
+   */
   async function finish(
-    leased: DeliveryRecord,
+    leased: Deno.KvEntry<DeliveryRecord>,
     result: Awaited<ReturnType<typeof runHandlers>>,
     dlog: Logger,
   ): Promise<void> {
-    for (let tries = 0; tries < 5; tries++) {
-      const entry = await store.getEntry(leased.id);
+    let entry: Deno.KvEntryMaybe<DeliveryRecord> = leased;
+    for (let tries = 0; tries < 6; tries++) {
+      if (tries > 0) entry = await store.getEntry(leased.value.id);
       const current = entry.value;
       if (current === null) return;
       if (
-        current.status !== "running" || current.startedAt !== leased.startedAt
+        current.status !== "running" ||
+        current.startedAt !== leased.value.startedAt
       ) {
         dlog.warn(
           "lease lost before the outcome was recorded; another worker re-ran it",
@@ -161,58 +244,21 @@ export function createWorker(options: WorkerOptions): Worker {
         return;
       }
       const now = store.now();
-      let next: DeliveryRecord;
-      if (result.outcome === "ok" || result.outcome === "skipped") {
-        next = {
-          ...current,
-          status: result.outcome === "ok" ? "done" : "skipped",
-          finishedAt: now,
-          updatedAt: now,
-          dueAt: null,
-          durationMs: Math.round(result.ms),
-          error: null,
-        };
-      } else if (current.attempts >= current.attemptLimit) {
-        next = {
-          ...current,
-          status: "dead",
-          finishedAt: now,
-          updatedAt: now,
-          dueAt: null,
-          durationMs: Math.round(result.ms),
-          error: result.error,
-        };
-      } else {
-        const backoff = Math.min(
-          retryMaxMs,
-          retryBaseMs * 2 ** (current.attempts - 1),
-        );
-        const delay = Math.round(backoff / 2 + random() * backoff / 2);
-        next = {
-          ...current,
-          status: "failed",
-          updatedAt: now,
-          dueAt: now + delay,
-          durationMs: Math.round(result.ms),
-          error: result.error,
-        };
-      }
+      const next = outcome(current, result, now);
       const saved = await store.update(
         entry as Deno.KvEntry<DeliveryRecord>,
         next,
       );
       if (saved) {
         const fields = {
-          status: saved.status,
+          status: next.status,
           ms: Math.round(result.ms),
-          ...(saved.error ? { error: saved.error } : {}),
-          ...(saved.status === "failed"
-            ? { retryInMs: saved.dueAt! - now }
-            : {}),
+          ...(next.error ? { error: next.error } : {}),
+          ...(next.status === "failed" ? { retryInMs: next.dueAt! - now } : {}),
         };
-        if (saved.status === "done" || saved.status === "skipped") {
-          dlog.info("delivery " + saved.status, fields);
-        } else if (saved.status === "failed") {
+        if (next.status === "done" || next.status === "skipped") {
+          dlog.info("delivery " + next.status, fields);
+        } else if (next.status === "failed") {
           dlog.warn("delivery failed", fields);
         } else dlog.error("delivery dead", fields);
         return;
@@ -223,42 +269,74 @@ export function createWorker(options: WorkerOptions): Worker {
     );
   }
 
+  /** Tracks a run in the concurrency set. */
+  function track(id: string, run: Promise<void>): void {
+    const tracked: Promise<void> = run
+      .catch((err) => {
+        log.error("worker error", { delivery: id, error: describeError(err) });
+      })
+      .finally(() => {
+        running.delete(tracked);
+        wake();
+      });
+    running.add(tracked);
+    peak = Math.max(peak, running.size + reserved);
+  }
+
   async function tickOnce(): Promise<number> {
-    const free = maxConcurrency - running.size;
+    const free = maxConcurrency - running.size - reserved;
     if (free <= 0) return 0;
     const now = store.now();
     const ids = await store.listDue(now, free * 2);
     let started = 0;
     for (const id of ids) {
-      if (running.size >= maxConcurrency) break;
+      if (running.size + reserved >= maxConcurrency) break;
       if (abortRuns.signal.aborted) break;
-      let record: DeliveryRecord | null;
+      let leased: Deno.KvEntry<DeliveryRecord> | null;
       try {
-        record = await store.lease(
-          id,
-          store.now() + handlerTimeoutMs + leaseMarginMs,
-        );
+        leased = await store.lease(id, leaseUntil());
       } catch (err) {
         log.error("lease failed", { delivery: id, error: describeError(err) });
         continue;
       }
-      if (record === null) continue;
+      if (leased === null) continue;
       started++;
-      const run: Promise<void> = runOne(record)
-        .catch((err) => {
-          log.error("worker error", {
-            delivery: id,
-            error: describeError(err),
-          });
-        })
-        .finally(() => {
-          running.delete(run);
-          wake();
-        });
-      running.add(run);
-      peak = Math.max(peak, running.size);
+      track(id, runOne(leased));
     }
     return started;
+  }
+
+  function leaseUntil(): number {
+    return store.now() + handlerTimeoutMs + leaseMarginMs;
+  }
+
+  function reserve(): number | null {
+    if (abortRuns.signal.aborted) return null;
+    if (running.size + reserved >= maxConcurrency) return null;
+    reserved++;
+    return leaseUntil();
+  }
+
+  function runLeased(
+    leased: { value: unknown; versionstamp: string },
+    local: {
+      body: Uint8Array<ArrayBuffer>;
+      payload?: Record<string, unknown> | undefined;
+    },
+  ): void {
+    reserved--;
+    const record = leased.value as DeliveryRecord;
+    const entry: Deno.KvEntry<DeliveryRecord> = {
+      key: ["hookgate", "d", record.id],
+      value: record,
+      versionstamp: leased.versionstamp,
+    };
+    track(record.id, runOne(entry, local));
+  }
+
+  function release(): void {
+    reserved--;
+    wake();
   }
 
   function tick(): Promise<number> {
@@ -285,6 +363,7 @@ export function createWorker(options: WorkerOptions): Worker {
 
   async function start(signal: AbortSignal): Promise<void> {
     let lastCollect = 0;
+    let lastCount = 0;
     while (!signal.aborted) {
       woken = false;
       try {
@@ -300,13 +379,17 @@ export function createWorker(options: WorkerOptions): Worker {
               log.info("expired deliveries removed", collected);
             }
           }
-        } else if (running.size === 0) {
+        } else if (now - lastCount >= 5000) {
+          lastCount = now;
           depth = await store.countDue(10_000);
         }
       } catch (err) {
         log.error("worker pass failed", { error: describeError(err) });
       }
-      await sleep(running.size >= maxConcurrency ? 60_000 : pollMs, signal);
+      await sleep(
+        running.size + reserved >= maxConcurrency ? 60_000 : pollMs,
+        signal,
+      );
     }
   }
 
@@ -336,6 +419,9 @@ export function createWorker(options: WorkerOptions): Worker {
     wake,
     tick,
     drain,
+    reserve,
+    runLeased,
+    release,
     get active() {
       return running.size;
     },

@@ -346,3 +346,31 @@ Deno.test("claim() gives a periodic job to one claimant until it expires", async
     kv.close();
   }
 });
+
+Deno.test("accept() with a lease stores the delivery running, attempt 1, due when the lease ends", async () => {
+  await using tmp = await tempKv();
+  const store = new DeliveryStore({
+    kv: tmp.kv,
+    ttlMs: DAY,
+    maxAttempts: 5,
+    now: () => 1_000,
+  });
+  const results = await Promise.all([
+    store.accept(await delivery("l1"), { leaseUntil: 9_000 }),
+    store.accept(await delivery("l2")),
+    store.accept(await delivery("l3"), { leaseUntil: 9_000 }),
+  ]);
+  assert.ok(results[0]!.status === "queued" && results[0]!.leased);
+  assert.ok(results[1]!.status === "queued" && !("leased" in results[1]!));
+  const entry = await store.getEntry("l1");
+  assert.equal(entry.value?.status, "running");
+  assert.equal(entry.value?.attempts, 1);
+  assert.equal(entry.value?.dueAt, 9_000);
+  assert.equal(
+    results[0]!.status === "queued" && results[0]!.leased?.versionstamp,
+    entry.versionstamp,
+    "the returned versionstamp is the stored one",
+  );
+  assert.deepEqual(await store.listDue(8_999, 10), ["l2"]);
+  assert.deepEqual((await store.listDue(9_000, 10)).sort(), ["l1", "l2", "l3"]);
+});

@@ -298,3 +298,55 @@ Deno.test("the admin API answers 404 when ADMIN_TOKEN is unset", async () => {
   assert.equal(res.status, 404);
   await res.body?.cancel();
 });
+
+Deno.test("fast path: a delivery runs from memory when a slot is free, queued when none is", async () => {
+  let release: () => void = () => {};
+  const ran: string[] = [];
+  await using r = await run({
+    push: {
+      async default(ctx: HandlerContext) {
+        ran.push(ctx.delivery);
+        if (ctx.delivery === "hold") {
+          await new Promise<void>((resolve) => release = resolve);
+        }
+      },
+    },
+  }, { MAX_CONCURRENCY: "1" });
+  (await r.post({ id: "hold", event: "push" })).body?.cancel();
+  await waitFor(() => ran.includes("hold"), 5000, "the first run");
+  // The only slot is busy: the next delivery is stored queued, not leased.
+  (await r.post({ id: "second", event: "push" })).body?.cancel();
+  assert.equal((await r.app.store.get("second"))?.status, "queued");
+  assert.equal((await r.app.store.get("hold"))?.status, "running");
+  release();
+  await r.waitStatus("hold", "done");
+  await r.waitStatus("second", "done");
+  assert.equal((await r.app.store.get("hold"))?.attempts, 1);
+  assert.equal((await r.app.store.get("second"))?.attempts, 1);
+});
+
+Deno.test("fast path: a leased delivery whose process died is re-run when the lease expires", async () => {
+  const seen: number[] = [];
+  await using r = await run({
+    push: { default: (ctx: HandlerContext) => void seen.push(ctx.attempt) },
+  });
+  // Stored leased as a fast-path acceptance would be, but never run (a crash).
+  const body = new TextEncoder().encode('{"ref":"refs/heads/main"}');
+  const result = await r.app.store.accept({
+    id: "orphaned-lease",
+    event: "push",
+    action: undefined,
+    hookId: undefined,
+    target: undefined,
+    headers: {},
+    body,
+    kind: "json",
+    digest: "f".repeat(64),
+    receivedAt: Date.now(),
+    repository: undefined,
+    sender: undefined,
+  }, { leaseUntil: Date.now() + 100 });
+  assert.ok(result.status === "queued" && result.leased);
+  await r.waitStatus("orphaned-lease", "done");
+  assert.deepEqual(seen, [2], "re-run once, as the second attempt");
+});

@@ -1,0 +1,63 @@
+/**
+ * Deadlines without a timer each: one shared interval checks every pending
+ * deadline, and runs only while some deadline is pending. Body reads and
+ * handler runs each need one per request; creating and clearing a timer per
+ * request costs more than the check. The interval exists exactly while a
+ * deadline is pending, so it keeps the process alive only as long as a timer
+ * per deadline would.
+ *
+ * @module
+ */
+
+interface Entry {
+  at: number;
+  expire: () => void;
+}
+
+const pending = new Set<Entry>();
+let ticker: ReturnType<typeof setInterval> | undefined;
+let period = Infinity;
+
+function tick(): void {
+  const now = Date.now();
+  for (const entry of pending) {
+    if (entry.at <= now) {
+      pending.delete(entry);
+      entry.expire();
+    }
+  }
+  if (pending.size === 0) stop();
+}
+
+function stop(): void {
+  clearInterval(ticker);
+  ticker = undefined;
+  period = Infinity;
+}
+
+/**
+ * Calls `expire` once `ms` have passed (checked every `ms / 4`, between 5
+ * and 100 ms), unless the returned function is called first.
+ *
+ * @example
+ * ```ts
+ * import { deadline } from "./deadline.ts";
+ * const cancel = deadline(1000, () => console.log("too late"));
+ * cancel();
+ * ```
+ */
+export function deadline(ms: number, expire: () => void): () => void {
+  const entry: Entry = { at: Date.now() + ms, expire };
+  pending.add(entry);
+  const wanted = Math.min(100, Math.max(5, Math.floor(ms / 4)));
+  if (ticker === undefined || wanted < period) {
+    if (ticker !== undefined) clearInterval(ticker);
+    period = wanted;
+    ticker = setInterval(tick, period);
+  }
+  return () => {
+    // Under load other deadlines are pending and the interval lives on;
+    // when the last one goes, so does the interval (no timer left behind).
+    if (pending.delete(entry) && pending.size === 0) stop();
+  };
+}
