@@ -164,7 +164,6 @@ export class DeliveryStore {
   readonly #batchMax: number;
   #pending: PendingAccept[] = [];
   #pendingUpdates: PendingUpdate[] = [];
-  #updating = false;
   #flushing = false;
   #recordCommits = 0;
 
@@ -317,58 +316,74 @@ export class DeliveryStore {
   }
 
   /**
-   * Group commit: while one commit is in flight, new deliveries wait and then
-   * go together in the next one (up to {@link StoreOptions.batchMax}, within
-   * KV's limits). When any check of a batch fails, each of its deliveries is
-   * stored on its own, so each still gets its own answer.
+   * Group commit: while one commit is in flight, new acceptances and record
+   * updates (outcomes, leases) wait and then go together in the next atomic
+   * commit (up to {@link StoreOptions.batchMax} acceptances, within KV's
+   * limits of 100 checks, 1,000 mutations and 800 KiB). When any check of a
+   * batch fails, each of its operations is committed on its own, so each
+   * still gets its own answer. Nothing waits for a timer.
    */
   async #flush(): Promise<void> {
     this.#flushing = true;
     try {
-      while (this.#pending.length > 0) {
-        const batch: PendingAccept[] = [];
-        const rest: PendingAccept[] = [];
+      while (this.#pending.length > 0 || this.#pendingUpdates.length > 0) {
+        const accepts: PendingAccept[] = [];
+        const restAccepts: PendingAccept[] = [];
         const keys = new Set<string>();
         let bytes = 0;
         for (const item of this.#pending) {
           const { id, digest, body } = item.delivery;
           const clash = keys.has("d" + id) || keys.has("h" + digest);
           if (
-            clash || batch.length >= this.#batchMax ||
+            clash || accepts.length >= this.#batchMax ||
             bytes + body.byteLength + 4096 > COMMIT_BYTES
           ) {
-            rest.push(item);
+            restAccepts.push(item);
             continue;
           }
           keys.add("d" + id).add("h" + digest);
           bytes += body.byteLength + 4096;
-          batch.push(item);
+          accepts.push(item);
         }
-        this.#pending = rest;
-        if (batch.length === 1) {
-          const item = batch[0]!;
-          await this.#acceptOne(item.delivery, item.leaseUntil).then(
-            item.resolve,
-            item.reject,
-          );
+        this.#pending = restAccepts;
+        // Updates fill the checks that acceptances left (2 each, 100 in all).
+        const updates: PendingUpdate[] = [];
+        const restUpdates: PendingUpdate[] = [];
+        const room = 100 - 2 * accepts.length;
+        for (const item of this.#pendingUpdates) {
+          const key = "d" + item.entry.value.id;
+          if (keys.has(key) || updates.length >= room) restUpdates.push(item);
+          else {
+            keys.add(key);
+            updates.push(item);
+          }
+        }
+        this.#pendingUpdates = restUpdates;
+
+        if (accepts.length + updates.length === 1) {
+          await this.#settleAlone(accepts, updates);
           continue;
         }
         const now = this.#now();
         const op = this.kv.atomic();
-        const records = batch.map((item) =>
+        const records = accepts.map((item) =>
           this.#stage(op, item.delivery, now, item.leaseUntil)
         );
+        for (const item of updates) {
+          this.#stageUpdate(op, item.entry, item.next);
+        }
         let res: Deno.KvCommitResult | Deno.KvCommitError;
         try {
-          this.#recordCommits++;
+          if (accepts.length > 0) this.#recordCommits++;
           res = await op.commit();
         } catch (err) {
-          for (const item of batch) item.reject(err);
+          for (const item of accepts) item.reject(err);
+          for (const item of updates) item.reject(err);
           continue;
         }
         if (res.ok) {
           const versionstamp = res.versionstamp;
-          batch.forEach((item, i) => {
+          accepts.forEach((item, i) => {
             item.resolve({
               status: "queued",
               id: item.delivery.id,
@@ -377,21 +392,39 @@ export class DeliveryStore {
                 : { leased: { value: records[i]!, versionstamp } }),
             });
           });
+          for (const item of updates) {
+            item.resolve({
+              key: item.entry.key,
+              value: item.next,
+              versionstamp,
+            });
+          }
         } else {
-          // Some delivery of the batch was a duplicate: settle each on its own.
-          await Promise.all(
-            batch.map((item) =>
-              this.#acceptOne(item.delivery, item.leaseUntil).then(
-                item.resolve,
-                item.reject,
-              )
-            ),
-          );
+          // A duplicate, or a record changed meanwhile: each on its own.
+          await this.#settleAlone(accepts, updates);
         }
       }
     } finally {
       this.#flushing = false;
     }
+  }
+
+  /** Commits each operation of a batch on its own. */
+  async #settleAlone(
+    accepts: PendingAccept[],
+    updates: PendingUpdate[],
+  ): Promise<void> {
+    await Promise.all([
+      ...accepts.map((item) =>
+        this.#acceptOne(item.delivery, item.leaseUntil).then(
+          item.resolve,
+          item.reject,
+        )
+      ),
+      ...updates.map((item) =>
+        this.#updateOne(item.entry, item.next).then(item.resolve, item.reject)
+      ),
+    ]);
   }
 
   /** Stores one delivery in its own commit(s); answers duplicates. */
@@ -591,7 +624,7 @@ export class DeliveryStore {
     if (this.#batchMax <= 1) return this.#updateOne(entry, next);
     return new Promise((resolve, reject) => {
       this.#pendingUpdates.push({ entry, next, resolve, reject });
-      if (!this.#updating) void this.#flushUpdates();
+      if (!this.#flushing) void this.#flush();
     });
   }
 
@@ -624,69 +657,6 @@ export class DeliveryStore {
     return res.ok
       ? { key: entry.key, value: next, versionstamp: res.versionstamp }
       : null;
-  }
-
-  /**
-   * Group commit for updates (outcomes, leases), as for acceptances: one
-   * commit for all that queued up meanwhile; on a failed check, each on its
-   * own so that each gets its own answer.
-   */
-  async #flushUpdates(): Promise<void> {
-    this.#updating = true;
-    try {
-      while (this.#pendingUpdates.length > 0) {
-        const batch: PendingUpdate[] = [];
-        const rest: PendingUpdate[] = [];
-        const ids = new Set<string>();
-        for (const item of this.#pendingUpdates) {
-          const id = item.entry.value.id;
-          if (ids.has(id) || batch.length >= 64) rest.push(item);
-          else {
-            ids.add(id);
-            batch.push(item);
-          }
-        }
-        this.#pendingUpdates = rest;
-        if (batch.length === 1) {
-          const item = batch[0]!;
-          await this.#updateOne(item.entry, item.next).then(
-            item.resolve,
-            item.reject,
-          );
-          continue;
-        }
-        const op = this.kv.atomic();
-        for (const item of batch) this.#stageUpdate(op, item.entry, item.next);
-        let res: Deno.KvCommitResult | Deno.KvCommitError;
-        try {
-          res = await op.commit();
-        } catch (err) {
-          for (const item of batch) item.reject(err);
-          continue;
-        }
-        if (res.ok) {
-          const versionstamp = res.versionstamp;
-          for (const item of batch) {
-            item.resolve({
-              key: item.entry.key,
-              value: item.next,
-              versionstamp,
-            });
-          }
-        } else {
-          await Promise.all(
-            batch.map((item) =>
-              this.#updateOne(item.entry, item.next).then(
-                item.resolve,
-                item.reject,
-              )
-            ),
-          );
-        }
-      }
-    } finally {
-      this.#updating = false;
-    }
   }
 
   #expireIn(record: DeliveryRecord): number {
@@ -735,6 +705,9 @@ export class DeliveryStore {
   /**
    * Re-arms a record (a replay, or a redelivery of a `dead` one): `queued`,
    * due now, with `MAX_ATTEMPTS` more attempts. Returns it, or null if unknown.
+   * It commits on its own, never through the group commit: it runs inside a
+   * batch's fallback (a duplicate of a dead delivery) and must not wait for
+   * the batch that waits for it.
    */
   async rearm(
     id: string,
@@ -747,7 +720,7 @@ export class DeliveryStore {
       const now = this.#now();
       if (record.status === "queued" || record.status === "failed") {
         // Already waiting: make it due now.
-        const next = await this.update(entry as Deno.KvEntry<DeliveryRecord>, {
+        const next = await this.#updateOne(entry as Deno.KvEntry<DeliveryRecord>, {
           ...record,
           dueAt: Math.min(record.dueAt ?? now, now),
           updatedAt: now,
@@ -755,7 +728,7 @@ export class DeliveryStore {
         if (next) return next.value;
         continue;
       }
-      const next = await this.update(entry as Deno.KvEntry<DeliveryRecord>, {
+      const next = await this.#updateOne(entry as Deno.KvEntry<DeliveryRecord>, {
         ...record,
         status: record.status === "running" ? "running" : "queued",
         attemptLimit: record.attempts + this.maxAttempts,
