@@ -22,6 +22,13 @@ import type { Metrics } from "./metrics.ts";
 import { decodePayload } from "./payload.ts";
 import type { DeliveryRecord, DeliveryStore } from "./store.ts";
 
+/**
+ * How many deliveries, as a multiple of `MAX_CONCURRENCY`, this process may
+ * lease at acceptance (running, being stored, or waiting in memory for a
+ * slot). Each is leased long enough for the runs ahead of it.
+ */
+const LOCAL_QUEUE_FACTOR = 4;
+
 /** Options of {@link createWorker}. */
 export interface WorkerOptions {
   store: DeliveryStore;
@@ -54,12 +61,12 @@ export interface Worker {
   /** Resolves when no handler runs, or after `timeoutMs` (then aborts them). */
   drain(timeoutMs: number): Promise<boolean>;
   /**
-   * Durable fast path, step 1: takes a handler slot for a delivery about to
-   * be stored, returning the lease expiry to store it with (or `null` when
-   * every slot is busy: store it queued instead).
+   * Durable fast path, step 1: promises a run to a delivery about to be
+   * stored, returning the lease expiry to store it with (or `null` when this
+   * process has enough work: store it queued instead, for any process).
    */
   reserve(): number | null;
-  /** Step 2a: the delivery was stored leased; run it now from memory. */
+  /** Step 2a: the delivery was stored leased; run it from memory, now or when a slot frees. */
   runLeased(
     leased: { value: unknown; versionstamp: string },
     local: {
@@ -102,6 +109,8 @@ export function createWorker(options: WorkerOptions): Worker {
     random = Math.random,
   } = options;
   const running = new Set<Promise<void>>();
+  /** Outcomes being committed after their handler slot was freed. */
+  const recordings = new Set<Promise<void>>();
   const owner = crypto.randomUUID();
   const abortRuns = new AbortController();
   let peak = 0;
@@ -109,8 +118,16 @@ export function createWorker(options: WorkerOptions): Worker {
   let wakeUp: (() => void) | null = null;
   let woken = false;
   let ticking: Promise<number> | null = null;
-  /** Slots promised to deliveries being stored with a lease (fast path). */
+  /** Deliveries being stored with a lease to this process (fast path). */
   let reserved = 0;
+  /** Leased to this process and waiting in memory for a handler slot. */
+  const ready: {
+    entry: Deno.KvEntry<DeliveryRecord>;
+    local: {
+      body: Uint8Array<ArrayBuffer>;
+      payload?: Record<string, unknown> | undefined;
+    };
+  }[] = [];
 
   function wake(): void {
     woken = true;
@@ -174,7 +191,16 @@ export function createWorker(options: WorkerOptions): Worker {
         event: record.event,
       });
     }
-    await finish(leased, result, dlog);
+    // The handler slot frees now; recording the outcome (one grouped
+    // commit) goes on in the background, awaited by drain().
+    const recording: Promise<void> = finish(leased, result, dlog)
+      .catch((err) => {
+        dlog.error("could not record the outcome", {
+          error: describeError(err),
+        });
+      })
+      .finally(() => recordings.delete(recording));
+    recordings.add(recording);
   }
 
   /** The record after an attempt with `result`. */
@@ -277,31 +303,42 @@ export function createWorker(options: WorkerOptions): Worker {
       })
       .finally(() => {
         running.delete(tracked);
-        wake();
+        if (!startReady()) wake();
       });
     running.add(tracked);
-    peak = Math.max(peak, running.size + reserved);
+    peak = Math.max(peak, running.size);
+  }
+
+  /** Starts leased deliveries waiting in memory while slots are free. */
+  function startReady(): boolean {
+    let started = false;
+    while (running.size < maxConcurrency && ready.length > 0) {
+      const next = ready.shift()!;
+      track(next.entry.value.id, runOne(next.entry, next.local));
+      started = true;
+    }
+    return started;
   }
 
   async function tickOnce(): Promise<number> {
-    const free = maxConcurrency - running.size - reserved;
-    if (free <= 0) return 0;
-    const now = store.now();
-    const ids = await store.listDue(now, free * 2);
-    let started = 0;
-    for (const id of ids) {
-      if (running.size + reserved >= maxConcurrency) break;
-      if (abortRuns.signal.aborted) break;
-      let leased: Deno.KvEntry<DeliveryRecord> | null;
+    const free = maxConcurrency - running.size - ready.length;
+    if (free <= 0 || abortRuns.signal.aborted) return 0;
+    const ids = await store.listDue(store.now(), free);
+    // Lease them all at once: the leases share one group commit.
+    const until = leaseUntil();
+    const leases = await Promise.all(ids.map(async (id) => {
       try {
-        leased = await store.lease(id, leaseUntil());
+        return await store.lease(id, until);
       } catch (err) {
         log.error("lease failed", { delivery: id, error: describeError(err) });
-        continue;
+        return null;
       }
+    }));
+    let started = 0;
+    for (const leased of leases) {
       if (leased === null) continue;
       started++;
-      track(id, runOne(leased));
+      track(leased.value.id, runOne(leased));
     }
     return started;
   }
@@ -312,9 +349,12 @@ export function createWorker(options: WorkerOptions): Worker {
 
   function reserve(): number | null {
     if (abortRuns.signal.aborted) return null;
-    if (running.size + reserved >= maxConcurrency) return null;
+    const ahead = running.size + reserved + ready.length;
+    if (ahead >= maxConcurrency * LOCAL_QUEUE_FACTOR) return null;
     reserved++;
-    return leaseUntil();
+    // Long enough for every run ahead of it in this process, then its own.
+    const rounds = 1 + Math.floor(ahead / maxConcurrency);
+    return store.now() + rounds * handlerTimeoutMs + leaseMarginMs;
   }
 
   function runLeased(
@@ -331,7 +371,8 @@ export function createWorker(options: WorkerOptions): Worker {
       value: record,
       versionstamp: leased.versionstamp,
     };
-    track(record.id, runOne(entry, local));
+    if (running.size < maxConcurrency) track(record.id, runOne(entry, local));
+    else ready.push({ entry, local });
   }
 
   function release(): void {
@@ -394,7 +435,11 @@ export function createWorker(options: WorkerOptions): Worker {
   }
 
   async function drain(timeoutMs: number): Promise<boolean> {
-    if (running.size === 0) return true;
+    const outcomes = () => Promise.all([...recordings]);
+    if (running.size === 0) {
+      await outcomes();
+      return true;
+    }
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timedOut = new Promise<false>((resolve) => {
       timer = setTimeout(() => resolve(false), timeoutMs);
@@ -411,6 +456,7 @@ export function createWorker(options: WorkerOptions): Worker {
       ]);
       clearTimeout(grace);
     }
+    await outcomes();
     return finished;
   }
 

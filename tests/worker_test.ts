@@ -299,30 +299,44 @@ Deno.test("the admin API answers 404 when ADMIN_TOKEN is unset", async () => {
   await res.body?.cancel();
 });
 
-Deno.test("fast path: a delivery runs from memory when a slot is free, queued when none is", async () => {
+Deno.test("fast path: leased deliveries wait in memory for a slot; beyond that they are queued", async () => {
   let release: () => void = () => {};
+  let active = 0;
+  let peak = 0;
   const ran: string[] = [];
   await using r = await run({
     push: {
       async default(ctx: HandlerContext) {
+        active++;
+        peak = Math.max(peak, active);
         ran.push(ctx.delivery);
         if (ctx.delivery === "hold") {
           await new Promise<void>((resolve) => release = resolve);
         }
+        active--;
       },
     },
   }, { MAX_CONCURRENCY: "1" });
   (await r.post({ id: "hold", event: "push" })).body?.cancel();
   await waitFor(() => ran.includes("hold"), 5000, "the first run");
-  // The only slot is busy: the next delivery is stored queued, not leased.
-  (await r.post({ id: "second", event: "push" })).body?.cancel();
-  assert.equal((await r.app.store.get("second"))?.status, "queued");
-  assert.equal((await r.app.store.get("hold"))?.status, "running");
+  // The only slot is busy: the next three are leased and wait in memory
+  // (1 × MAX_CONCURRENCY × 4 in all), the one after that is stored queued.
+  for (const id of ["w1", "w2", "w3", "q1"]) {
+    (await r.post({ id, event: "push" })).body?.cancel();
+  }
+  for (const id of ["w1", "w2", "w3"]) {
+    const record = await r.app.store.get(id);
+    assert.equal(record?.status, "running", `${id} is leased to this process`);
+  }
+  assert.equal((await r.app.store.get("q1"))?.status, "queued");
+  assert.deepEqual(ran, ["hold"], "nothing else ran while the slot was busy");
   release();
-  await r.waitStatus("hold", "done");
-  await r.waitStatus("second", "done");
-  assert.equal((await r.app.store.get("hold"))?.attempts, 1);
-  assert.equal((await r.app.store.get("second"))?.attempts, 1);
+  for (const id of ["hold", "w1", "w2", "w3", "q1"]) {
+    await r.waitStatus(id, "done");
+    assert.equal((await r.app.store.get(id))?.attempts, 1, `${id} ran once`);
+  }
+  assert.equal(peak, 1, "never more than MAX_CONCURRENCY at once");
+  assert.deepEqual(ran.slice(0, 4), ["hold", "w1", "w2", "w3"], "in order");
 });
 
 Deno.test("fast path: a leased delivery whose process died is re-run when the lease expires", async () => {
