@@ -720,23 +720,29 @@ export class DeliveryStore {
       const now = this.#now();
       if (record.status === "queued" || record.status === "failed") {
         // Already waiting: make it due now.
-        const next = await this.#updateOne(entry as Deno.KvEntry<DeliveryRecord>, {
-          ...record,
-          dueAt: Math.min(record.dueAt ?? now, now),
-          updatedAt: now,
-        });
+        const next = await this.#updateOne(
+          entry as Deno.KvEntry<DeliveryRecord>,
+          {
+            ...record,
+            dueAt: Math.min(record.dueAt ?? now, now),
+            updatedAt: now,
+          },
+        );
         if (next) return next.value;
         continue;
       }
-      const next = await this.#updateOne(entry as Deno.KvEntry<DeliveryRecord>, {
-        ...record,
-        status: record.status === "running" ? "running" : "queued",
-        attemptLimit: record.attempts + this.maxAttempts,
-        dueAt: record.status === "running" ? record.dueAt : now,
-        finishedAt: record.status === "running" ? record.finishedAt : null,
-        updatedAt: now,
-        replays: record.replays + 1,
-      });
+      const next = await this.#updateOne(
+        entry as Deno.KvEntry<DeliveryRecord>,
+        {
+          ...record,
+          status: record.status === "running" ? "running" : "queued",
+          attemptLimit: record.attempts + this.maxAttempts,
+          dueAt: record.status === "running" ? record.dueAt : now,
+          finishedAt: record.status === "running" ? record.finishedAt : null,
+          updatedAt: now,
+          replays: record.replays + 1,
+        },
+      );
       if (next) return next.value;
     }
     throw new Error(`could not re-arm delivery ${id}: too much contention`);
