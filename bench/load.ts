@@ -54,6 +54,10 @@ const USAGE = `deno task bench:load [options]
   --event NAME      X-GitHub-Event sent (default push: the shipped handler)
   --cpu-prof        run the servers with --cpu-prof, print their hottest functions
   --no-record       do not write bench/RESULTS.md and bench/README-snippet.md
+  --env NAME=VALUE  extra variable for hookgate (c, d), repeatable; implies
+                    --no-record (e.g. --env MAX_CONCURRENCY=32)
+  --parallel N      run hookgate (c, d) under deno serve --parallel with N
+                    isolates on every core (shared with wrk); implies --no-record
   --help            this text
 
 Needs wrk (Debian: apt-get install -y wrk) and taskset (util-linux).`;
@@ -71,6 +75,8 @@ const { values: flags } = parseArgs({
     event: { type: "string", default: "push" },
     "cpu-prof": { type: "boolean", default: false },
     "no-record": { type: "boolean", default: false },
+    env: { type: "string", multiple: true, default: [] },
+    parallel: { type: "string", default: "1" },
     help: { type: "boolean", default: false },
   },
 });
@@ -100,7 +106,21 @@ const REQUESTS = positive("requests", flags.requests);
 const THREADS = positive("threads", flags.threads);
 const EVENT = flags.event;
 const CPU_PROF = flags["cpu-prof"];
-const RECORD = !flags["no-record"];
+/** hookgate (c, d) under `deno serve --parallel` with this many isolates. */
+const PARALLEL = positive("parallel", flags.parallel);
+const RECORD = !flags["no-record"] && flags.env.length === 0 && PARALLEL === 1;
+/** Extra variables for hookgate (c, d): tuning knobs, e.g. MAX_CONCURRENCY=32. */
+const EXTRA_ENV: Record<string, string> = {};
+for (const pair of flags.env) {
+  const eq = pair.indexOf("=");
+  if (eq < 1) {
+    console.error(
+      `Cannot run as '--env' must be NAME=value: current value is ${pair}\n\n${USAGE}`,
+    );
+    Deno.exit(2);
+  }
+  EXTRA_ENV[pair.slice(0, eq)] = pair.slice(eq + 1);
+}
 
 type Server = "a" | "b" | "c" | "d";
 type Ceiling = "e" | "e1";
@@ -481,9 +501,14 @@ async function startServer(server: Server, label: string): Promise<Started> {
       LOG_LEVEL: "warn",
       LOG_FORMAT: "json",
       KV_PATH: server === "c" ? ":memory:" : "./data/hookgate.kv",
+      ...EXTRA_ENV,
     });
+    const serve = PARALLEL > 1
+      ? ["serve", "--parallel", "--port", String(port), "--host", "127.0.0.1"]
+      : ["run"];
+    if (PARALLEL > 1) env.DENO_JOBS = String(PARALLEL);
     args = [
-      "run",
+      ...serve,
       "--config",
       `${ROOT}deno.json`,
       ...prof,
@@ -492,11 +517,17 @@ async function startServer(server: Server, label: string): Promise<Started> {
       "--allow-read=.env,./data",
       "--allow-write=./data",
       `${ROOT}main.ts`,
+      ...(PARALLEL > 1 ? ["--deno-serve"] : []),
     ];
   }
+  // Under --parallel, hookgate gets every core (sharing the load
+  // generator's): the point is to see what a second isolate buys.
+  const cores = PARALLEL > 1 && (server === "c" || server === "d")
+    ? `0-${Math.max(1, navigator.hardwareConcurrency - 1)}`
+    : SERVER_CORE;
   const child = spawn(
     "taskset",
-    ["-c", SERVER_CORE, Deno.execPath(), ...args],
+    ["-c", cores, Deno.execPath(), ...args],
     {
       cwd,
       env,
