@@ -4,7 +4,8 @@ import {
   routeDelivery,
   runHandlers,
 } from "../lib/dispatch.ts";
-import { createLogger, type Logger, type LogLevel } from "../lib/log.ts";
+import type { Logger } from "../lib/log.ts";
+import { captureLogger } from "./_helpers.ts";
 import all from "../lib/handlers/all.ts";
 import * as issues from "../lib/handlers/issues.ts";
 import { HANDLERS } from "../lib/handlers/mod.ts";
@@ -37,23 +38,7 @@ async function example<T>(event: string): Promise<T> {
   );
 }
 
-/** A JSON logger keeping its lines, raw and parsed. */
-function capture(level: LogLevel = "debug"): {
-  log: Logger;
-  lines: Record<string, unknown>[];
-  raw: string[];
-} {
-  const lines: Record<string, unknown>[] = [];
-  const raw: string[] = [];
-  const log = createLogger({
-    level,
-    write: (line) => {
-      raw.push(line);
-      lines.push(JSON.parse(line));
-    },
-  });
-  return { log, lines, raw };
-}
+const capture = captureLogger;
 
 function context<P>(
   event: string,

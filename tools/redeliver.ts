@@ -23,6 +23,7 @@
  * @module
  */
 
+import { parseOrExit, UsageError } from "./_cli.ts";
 import { mergeEnv, readDotenvFile, readRealEnv } from "../lib/config.ts";
 import { openKv as openKvPath } from "../lib/kv.ts";
 import { DeliveryStore } from "../lib/store.ts";
@@ -91,14 +92,7 @@ export interface RedeliverOptions {
   kvPath: string | undefined;
 }
 
-/** A command line that cannot be run; `main` prints it with {@link USAGE}. */
-export class UsageError extends Error {
-  /** @param message what is wrong with the command line */
-  constructor(message: string) {
-    super(message);
-    this.name = "UsageError";
-  }
-}
+export { UsageError };
 
 const MINUTE_MS = 60_000;
 const HOUR_MS = 60 * MINUTE_MS;
@@ -493,18 +487,14 @@ export async function main(
     dotenvPath = ".env",
   } = deps;
 
-  let options: RedeliverOptions | null;
-  try {
-    options = parseRedeliverArgs(args);
-  } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    printError(`${err.message}\n\n${USAGE}`);
-    return 2;
-  }
-  if (options === null) {
-    print(USAGE);
-    return 0;
-  }
+  const options = parseOrExit(
+    parseRedeliverArgs,
+    args,
+    USAGE,
+    print,
+    printError,
+  );
+  if (typeof options === "number") return options;
 
   // The token, API and KV, from the environment, else `.env`.
   const real = deps.env ??

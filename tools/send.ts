@@ -18,6 +18,7 @@
  * @module
  */
 
+import { parseOrExit, UsageError } from "./_cli.ts";
 import { mergeEnv, parseDotenv, readRealEnv } from "../lib/config.ts";
 import { signBody } from "../lib/signature.ts";
 
@@ -64,14 +65,7 @@ export interface SendOptions {
   secretEnv: string;
 }
 
-/** A command line that cannot be run; `main` prints it with {@link USAGE}. */
-export class UsageError extends Error {
-  /** @param message what is wrong with the command line */
-  constructor(message: string) {
-    super(message);
-    this.name = "UsageError";
-  }
-}
+export { UsageError };
 
 // deno-lint-ignore no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f]/;
@@ -239,18 +233,8 @@ export async function main(
     randomUUID = () => crypto.randomUUID(),
   } = deps;
 
-  let options: SendOptions | null;
-  try {
-    options = parseSendArgs(args);
-  } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    printError(`${err.message}\n\n${USAGE}`);
-    return 2;
-  }
-  if (options === null) {
-    print(USAGE);
-    return 0;
-  }
+  const options = parseOrExit(parseSendArgs, args, USAGE, print, printError);
+  if (typeof options === "number") return options;
 
   // The payload.
   const path = options.file ?? `${examplesDir}/${options.event}.json`;
