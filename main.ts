@@ -58,7 +58,27 @@ const selfListen = import.meta.main && !config.deploy &&
   !Deno.args.includes("--deno-serve");
 let server: Deno.HttpServer | null = null;
 if (selfListen) {
-  server = Deno.serve({
+  try {
+    server = listen();
+  } catch (err) {
+    log.error(
+      `Cannot start: cannot listen on HOST ${
+        JSON.stringify(config.host)
+      }, PORT ${config.port}`,
+      {
+        error: err instanceof Error
+          ? `${err.name}: ${err.message}`
+          : String(err),
+      },
+    );
+    stop.abort();
+    await app.close(0).catch(() => {});
+    Deno.exit(1);
+  }
+}
+
+function listen(): Deno.HttpServer {
+  return Deno.serve({
     hostname: config.host,
     port: config.port,
     onListen({ hostname, port }) {

@@ -111,7 +111,12 @@ export function createAdminRoute(options: AdminOptions): Route {
         },
       );
     }
-    const parts = url.pathname.split("/").slice(2).map(decodeURIComponent);
+    let parts: string[];
+    try {
+      parts = url.pathname.split("/").slice(2).map(decodeURIComponent);
+    } catch {
+      return errorResponse(404, "not_found", "Nothing here.");
+    }
     if (parts.length === 0) {
       if (request.method !== "GET") {
         return errorResponse(405, "method_not_allowed", "Use GET.", {

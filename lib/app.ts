@@ -226,7 +226,12 @@ export async function createApp(options: AppOptions): Promise<App> {
   const fetch = createHandler({
     config,
     keys,
-    allowlist: meta,
+    // Revalidating on requests is for Deno Deploy, where no timer runs; a
+    // server's own loop keeps the list fresh, and a rejected request never
+    // touches KV.
+    allowlist: meta && !config.deploy
+      ? { isReady: () => meta.isReady(), isAllowed: (ip) => meta.isAllowed(ip) }
+      : meta,
     accept,
     log,
     metrics,

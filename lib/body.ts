@@ -43,15 +43,21 @@ async function readInto(
     timedOut = true;
     reader.cancel().catch(() => {});
   }, timeoutMs);
-  let buffer = new ArrayBuffer(Math.min(expected, maxBytes) + 1);
+  // The declared length buys one buffer up front only within a budget:
+  // declaring 25 MiB and sending one byte must not reserve 25 MiB.
+  const declared = Math.min(expected, maxBytes) + 1;
+  const upFront = reserveUpFront(declared);
+  let buffer = new ArrayBuffer(
+    upFront ? declared : Math.min(declared, GROW_FROM_BYTES),
+  );
   let total = 0;
   try {
     while (true) {
       if (total === buffer.byteLength) {
-        // More than declared (and the limit allows it): grow.
-        const bigger = new Uint8Array(
-          Math.min(buffer.byteLength * 2, maxBytes + 1),
-        );
+        // Grow as bytes arrive (toward the declared length, then beyond it
+        // if the limit allows).
+        const target = buffer.byteLength < declared ? declared : maxBytes + 1;
+        const bigger = new Uint8Array(Math.min(buffer.byteLength * 2, target));
         bigger.set(new Uint8Array(buffer));
         buffer = bigger.buffer;
       }
@@ -74,8 +80,27 @@ async function readInto(
     if (timedOut) return { ok: false, reason: "timeout" };
   } finally {
     clearTimeout(timer);
+    if (upFront) upFrontBytes -= declared;
   }
   return { ok: true, bytes: new Uint8Array(buffer, 0, total) };
+}
+
+/** Bytes of all bodies being read into buffers sized up front. */
+let upFrontBytes = 0;
+/** At most this much is allocated ahead of the bytes, across all requests. */
+const UP_FRONT_BUDGET = 64 * 1024 * 1024;
+/** Without the budget, a buffer starts this small and doubles. */
+const GROW_FROM_BYTES = 256 * 1024;
+
+/** Bytes currently allocated ahead of arriving body bytes (for tests and metrics). */
+export function bytesAllocatedAhead(): number {
+  return upFrontBytes;
+}
+
+function reserveUpFront(bytes: number): boolean {
+  if (upFrontBytes + bytes > UP_FRONT_BUDGET) return false;
+  upFrontBytes += bytes;
+  return true;
 }
 
 /**
@@ -114,9 +139,9 @@ export async function readBody(
     reader.cancel().catch(() => {});
   }, timeoutMs);
   // One buffer when the length is declared; chunks otherwise.
-  let buffer = expectedLength !== undefined && expectedLength <= maxBytes
-    ? new Uint8Array(expectedLength)
-    : null;
+  const upFront = expectedLength !== undefined && expectedLength <= maxBytes &&
+    reserveUpFront(expectedLength);
+  let buffer = upFront ? new Uint8Array(expectedLength) : null;
   const chunks: Uint8Array[] = [];
   let total = 0;
   try {
@@ -148,6 +173,7 @@ export async function readBody(
     if (timedOut) return { ok: false, reason: "timeout" };
   } finally {
     clearTimeout(timer);
+    if (upFront) upFrontBytes -= expectedLength!;
   }
   if (buffer !== null) {
     return {

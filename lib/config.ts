@@ -7,7 +7,7 @@
  * @module
  */
 
-import { type Cidr, parseCidr } from "./cidr.ts";
+import { type Cidr, parseCidr, parseIp } from "./cidr.ts";
 import { LOG_LEVELS, type LogFormat, type LogLevel } from "./log.ts";
 
 /** Every variable hookgate reads, in the contract's order. */
@@ -77,6 +77,9 @@ export class ConfigError extends Error {
 type Env = Readonly<Record<string, string | undefined>>;
 
 const DAY_MS = 86_400_000;
+/** A DNS host name: dot-separated labels of letters, digits and inner hyphens. */
+const HOSTNAME =
+  /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 /** The longest delay `setTimeout` honours (2^31 - 1 ms, about 24.8 days). */
 const MAX_TIMER_MS = 2_147_483_647;
 
@@ -163,6 +166,13 @@ export function loadConfig(env: Env): Config {
 
   const port = get("PORT") === "0" ? 0 : int("PORT", 8000, 65535);
   const host = get("HOST") ?? "0.0.0.0";
+  if (parseIp(host) === null && !HOSTNAME.test(host)) {
+    problems.push(
+      `HOST must be an IP address or a host name: current value is ${
+        JSON.stringify(host)
+      }`,
+    );
+  }
 
   const webhookPath = get("WEBHOOK_PATH") ?? "/webhook";
   if (!/^\/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$/.test(webhookPath)) {

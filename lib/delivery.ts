@@ -39,7 +39,7 @@ export interface IncomingDelivery {
   body: Uint8Array<ArrayBuffer>;
   /** How the body is encoded. */
   kind: BodyKind;
-  /** Lowercase hex of the verified HMAC-SHA256 of `body` (its signature): the body digest for duplicate detection. */
+  /** Lowercase hex SHA-256 of `body`, for duplicate detection. */
   digest: string;
   /** Receive time, ms since the epoch. */
   receivedAt: number;

@@ -19,7 +19,7 @@ import {
 import type { Logger } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
 import { bodyKind, inspectPayload } from "./payload.ts";
-import { type SigningKeys, verifiedDigest } from "./signature.ts";
+import { type SigningKeys, verifySignature } from "./signature.ts";
 
 /** What the server needs to know of the IP allowlist (the meta refresher). */
 export interface Allowlist {
@@ -131,6 +131,21 @@ function checkHeader(value: string | null): "missing" | "bad" | "ok" {
   if (value === null || value === "") return "missing";
   if (value.length > MAX_HEADER_LENGTH || CONTROL.test(value)) return "bad";
   return "ok";
+}
+
+const HEX = Array.from(
+  { length: 256 },
+  (_, i) => i.toString(16).padStart(2, "0"),
+);
+
+/** Lowercase hex SHA-256 of `bytes`: the body digest that spots replays. */
+export async function sha256Hex(
+  bytes: Uint8Array<ArrayBuffer>,
+): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+  let hex = "";
+  for (const byte of digest) hex += HEX[byte];
+  return hex;
 }
 
 /** Rejects when `promise` has not settled within `ms`. */
@@ -289,18 +304,20 @@ export function createHandler(
           { connection: "close" },
         );
       }
-      return reject(400, "request_aborted", "The body could not be read.");
+      // The client went away or the server is stopping: nothing stored.
+      return reject(
+        503,
+        "unavailable",
+        "The body could not be read; nothing was acknowledged. Redeliver it later.",
+        { "retry-after": "5" },
+      );
     }
     const body = read.bytes;
 
-    // 4. Signature over the raw bytes. The verified HMAC doubles as the
-    // body digest for duplicate detection: no second pass over the body.
-    const digest = await verifiedDigest(
-      keys,
-      body,
-      headers.get("x-hub-signature-256"),
-    );
-    if (digest === null) {
+    // 4. Signature over the raw bytes.
+    if (
+      !(await verifySignature(keys, body, headers.get("x-hub-signature-256")))
+    ) {
       return reject(
         401,
         "bad_signature",
@@ -331,7 +348,7 @@ export function createHandler(
       headers: stored,
       body,
       kind,
-      digest,
+      digest: await sha256Hex(body),
       receivedAt: now(),
       repository: inspected.repository,
       sender: inspected.sender,

@@ -62,6 +62,8 @@ export interface DeliveryRecord {
   error: string | null;
   /** Times it was re-armed by a redelivery or a replay. */
   replays: number;
+  /** Replayed while running: run it again when the current run ends. */
+  rerun?: boolean;
 }
 
 /** The public view of a record (admin API). */
@@ -736,6 +738,7 @@ export class DeliveryStore {
         {
           ...record,
           status: record.status === "running" ? "running" : "queued",
+          ...(record.status === "running" ? { rerun: true } : {}),
           attemptLimit: record.attempts + this.maxAttempts,
           dueAt: record.status === "running" ? record.dueAt : now,
           finishedAt: record.status === "running" ? record.finishedAt : null,

@@ -123,7 +123,7 @@ export function createWorker(options: WorkerOptions): Worker {
   /** Leased to this process and waiting in memory for a handler slot. */
   const ready: {
     entry: Deno.KvEntry<DeliveryRecord>;
-    local: {
+    local: undefined | {
       body: Uint8Array<ArrayBuffer>;
       payload?: Record<string, unknown> | undefined;
     };
@@ -214,6 +214,29 @@ export function createWorker(options: WorkerOptions): Worker {
       updatedAt: now,
       durationMs: Math.round(result.ms),
     };
+    const failed = result.outcome === "error" || result.outcome === "timeout";
+    if (failed && abortRuns.signal.aborted) {
+      // Cut short by a shutdown: not the handler's failure, so the attempt
+      // does not count, and it is due again at once (after the restart).
+      return {
+        ...base,
+        status: "queued",
+        attempts: current.attempts - 1,
+        dueAt: now,
+        error: "interrupted by a shutdown; it runs again",
+      };
+    }
+    if (current.rerun) {
+      // Replayed while it ran: run it again, whatever this run did.
+      return {
+        ...base,
+        status: "queued",
+        rerun: false,
+        dueAt: now,
+        finishedAt: null,
+        error: failed ? result.error : null,
+      };
+    }
     if (result.outcome === "ok" || result.outcome === "skipped") {
       return {
         ...base,
@@ -338,7 +361,9 @@ export function createWorker(options: WorkerOptions): Worker {
     for (const leased of leases) {
       if (leased === null) continue;
       started++;
-      track(leased.value.id, runOne(leased));
+      // A fast-path run may have taken a slot while we were leasing.
+      if (running.size < maxConcurrency) track(leased.value.id, runOne(leased));
+      else ready.push({ entry: leased, local: undefined });
     }
     return started;
   }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { readBody } from "../lib/body.ts";
+import { bytesAllocatedAhead, readBody } from "../lib/body.ts";
 
 /** Deno 2.9 leaves the op and resource sanitizers off by default: turn them on. */
 const SANITIZE = { sanitizeOps: true, sanitizeResources: true } as const;
@@ -451,4 +451,25 @@ Deno.test("readBody() reads a large request body from a real Deno.serve", async 
   } finally {
     await server.shutdown();
   }
+});
+
+Deno.test("readBody() sizes buffers up front only within a budget (declared-but-not-sent bodies)", async () => {
+  const declared = 20 * 1024 * 1024;
+  const reads = Array.from(
+    { length: 6 },
+    () =>
+      readBody(byteStream(declared, 10, 10), {
+        maxBytes: 26_214_400,
+        timeoutMs: 100,
+        expectedLength: declared,
+      }),
+  );
+  await new Promise((r) => setTimeout(r, 20));
+  assert.ok(
+    bytesAllocatedAhead() <= 64 * 1024 * 1024,
+    `${bytesAllocatedAhead()} bytes allocated ahead for 6 × 20 MiB declared`,
+  );
+  const results = await Promise.all(reads);
+  assert.ok(results.every((r) => !r.ok && r.reason === "timeout"));
+  assert.equal(bytesAllocatedAhead(), 0, "released");
 });

@@ -323,3 +323,23 @@ Deno.test("a floating rejection or a timer's throw in a handler never ends the p
   );
   assert.match(text, /"msg":"alive","status":"done"/);
 });
+
+Deno.test("main.ts exits non-zero naming HOST and PORT when it cannot listen", async () => {
+  const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    const port = (taken.addr as Deno.NetAddr).port;
+    const server = await startServer(
+      { ...BASE_ENV, KV_PATH: ":memory:", PORT: String(port) },
+      { waitForListen: false },
+    );
+    const exit = await server.child.status;
+    await server.stop();
+    assert.equal(exit.code, 1);
+    assert.match(
+      server.lines.join("\n"),
+      /cannot listen on HOST \\"127\.0\.0\.1\\", PORT \d+.*AddrInUse/,
+    );
+  } finally {
+    taken.close();
+  }
+});

@@ -609,3 +609,23 @@ Deno.test("a store that does not answer in time is 503 unavailable", async () =>
   settle();
   await expectError(res, 503, "unavailable");
 });
+
+Deno.test("the same body signed with the previous and the current secret is one delivery", async () => {
+  const h = await harness({
+    env: {
+      GITHUB_WEBHOOK_SECRET: "new",
+      GITHUB_WEBHOOK_SECRET_PREVIOUS: "old",
+    },
+  });
+  const body = '{"captured":"before the rotation"}';
+  const first = await h.handle(
+    await deliveryRequest({ id: "a", body, secret: "old" }),
+  );
+  assert.equal(first.status, 202);
+  await first.body?.cancel();
+  const again = await h.handle(
+    await deliveryRequest({ id: "b", body, secret: "new" }),
+  );
+  assert.equal(again.status, 200);
+  assert.deepEqual(await again.json(), { status: "duplicate", delivery: "a" });
+});

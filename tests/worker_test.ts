@@ -259,6 +259,9 @@ Deno.test("admin API", async (t) => {
     const missing = await call("/deliveries/nope");
     assert.equal(missing.status, 404);
     await missing.body?.cancel();
+    const malformed = await call("/deliveries/%ZZ");
+    assert.equal(malformed.status, 404, "a malformed escape is not a 500");
+    await malformed.body?.cancel();
   });
   await t.step("GET /deliveries/<id>/body is the raw bytes", async () => {
     const res = await call("/deliveries/adm/body");
@@ -363,4 +366,69 @@ Deno.test("fast path: a leased delivery whose process died is re-run when the le
   assert.ok(result.status === "queued" && result.leased);
   await r.waitStatus("orphaned-lease", "done");
   assert.deepEqual(seen, [2], "re-run once, as the second attempt");
+});
+
+Deno.test("a replay of a running delivery runs it again after the current run", async () => {
+  let release: () => void = () => {};
+  let calls = 0;
+  await using r = await run({
+    push: {
+      async default() {
+        calls++;
+        if (calls === 1) {
+          await new Promise<void>((resolve) => release = resolve);
+        }
+      },
+    },
+  }, { ADMIN_TOKEN: "t" });
+  (await r.post({ id: "busy", event: "push" })).body?.cancel();
+  await waitFor(() => calls === 1, 5000, "the first run");
+  const res = await r.app.fetch(
+    new Request("http://x/deliveries/busy/replay", {
+      method: "POST",
+      headers: { authorization: "Bearer t" },
+    }),
+    fakeInfo(),
+  );
+  assert.equal(res.status, 202);
+  await res.body?.cancel();
+  release();
+  await waitFor(() => calls === 2, 5000, "the replayed run");
+  await r.waitStatus("busy", "done");
+  assert.equal((await r.app.store.get("busy"))?.attempts, 2);
+});
+
+Deno.test("a run cut short by a shutdown does not use up an attempt and is due again", async () => {
+  const logs = captureLogger("info");
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const app = await createApp({
+      config: testConfig({ MAX_ATTEMPTS: "1" }),
+      log: logs.log,
+      kv,
+      registry: { push: { default: () => new Promise(() => {}) } },
+      worker: { pollMs: 20 },
+    });
+    const stop = new AbortController();
+    app.start(stop.signal);
+    const res = await app.fetch(
+      await deliveryRequest({ id: "cut", event: "push" }),
+      fakeInfo(),
+    );
+    await res.body?.cancel();
+    await waitFor(
+      async () => (await app.store.get("cut"))?.status === "running",
+      5000,
+      "running",
+    );
+    stop.abort();
+    await app.close(30); // the handler never ends: aborted after 30 ms
+    const record = await app.store.get("cut");
+    assert.equal(record?.status, "queued");
+    assert.equal(record?.attempts, 0, "the interrupted attempt is not counted");
+    assert.match(record?.error ?? "", /shutdown/);
+    assert.deepEqual(await app.store.listDue(Date.now(), 10), ["cut"]);
+  } finally {
+    kv.close();
+  }
 });
