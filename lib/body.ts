@@ -39,10 +39,10 @@ async function readInto(
 ): Promise<BodyResult> {
   const { maxBytes, timeoutMs } = options;
   let timedOut = false;
-  const timer = setTimeout(() => {
+  const cancelDeadline = deadline(timeoutMs, () => {
     timedOut = true;
     reader.cancel().catch(() => {});
-  }, timeoutMs);
+  });
   // The declared length buys one buffer up front only within a budget:
   // declaring 25 MiB and sending one byte must not reserve 25 MiB.
   const declared = Math.min(expected, maxBytes) + 1;
@@ -79,7 +79,7 @@ async function readInto(
     }
     if (timedOut) return { ok: false, reason: "timeout" };
   } finally {
-    clearTimeout(timer);
+    cancelDeadline();
     if (upFront) upFrontBytes -= declared;
   }
   return { ok: true, bytes: new Uint8Array(buffer, 0, total) };
@@ -134,10 +134,10 @@ export async function readBody(
   }
   const reader = body.getReader();
   let timedOut = false;
-  const timer = setTimeout(() => {
+  const cancelDeadline = deadline(timeoutMs, () => {
     timedOut = true;
     reader.cancel().catch(() => {});
-  }, timeoutMs);
+  });
   // One buffer when the length is declared; chunks otherwise.
   const upFront = expectedLength !== undefined && expectedLength <= maxBytes &&
     reserveUpFront(expectedLength);
@@ -172,7 +172,7 @@ export async function readBody(
     }
     if (timedOut) return { ok: false, reason: "timeout" };
   } finally {
-    clearTimeout(timer);
+    cancelDeadline();
     if (upFront) upFrontBytes -= expectedLength!;
   }
   if (buffer !== null) {

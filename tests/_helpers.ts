@@ -262,10 +262,5 @@ export async function postDelivery(
   return { status: res.status, body: await res.json() };
 }
 
-/** Lowercase hex SHA-256 of `bytes` (a stand-in body digest in store tests). */
-export async function sha256Hex(
-  bytes: Uint8Array<ArrayBuffer>,
-): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
-  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
-}
+/** The server's body digest, for building deliveries in store tests. */
+export { sha256Hex } from "../lib/server.ts";

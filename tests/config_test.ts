@@ -278,6 +278,16 @@ Deno.test("loadConfig() reads PORT and HOST", SANITIZE, async (t) => {
     "HOST=:: (dual stack)",
     () => assert.equal(load({ HOST: "::" }).host, "::"),
   );
+  await t.step("HOST that is neither an IP address nor a host name", () => {
+    for (const host of ["bogus..host", "-x.example", "a b", "1.2.3.4:80"]) {
+      assert.throws(
+        () => load({ HOST: host }),
+        /HOST must be an IP address or a host name/,
+      );
+    }
+    assert.equal(load({ HOST: "localhost" }).host, "localhost");
+    assert.equal(load({ HOST: "hooks.example.com" }).host, "hooks.example.com");
+  });
   await t.step("HOST=127.0.0.1", () => {
     assert.equal(load({ HOST: " 127.0.0.1 " }).host, "127.0.0.1");
   });

@@ -8,6 +8,7 @@ import { createMetrics } from "../lib/metrics.ts";
 import {
   type Allowlist,
   createHandler,
+  pathOf,
   type ServerDeps,
 } from "../lib/server.ts";
 import { importSecrets, signBody } from "../lib/signature.ts";
@@ -628,4 +629,18 @@ Deno.test("the same body signed with the previous and the current secret is one 
   );
   assert.equal(again.status, 200);
   assert.deepEqual(await again.json(), { status: "duplicate", delivery: "a" });
+});
+
+Deno.test("pathOf() takes the path as sent, without the query or fragment", async (t) => {
+  const rows: [string, string][] = [
+    ["http://127.0.0.1:8000/webhook", "/webhook"],
+    ["http://127.0.0.1:8000/webhook?x=1", "/webhook"],
+    ["http://[::1]:8000/webhook#frag", "/webhook"],
+    ["http://h/a/b?c/d", "/a/b"],
+    ["http://h", "/"],
+    ["http://h/%77ebhook", "/%77ebhook"],
+  ];
+  for (const [url, path] of rows) {
+    await t.step(url, () => assert.equal(pathOf(url), path));
+  }
 });
