@@ -8,6 +8,7 @@
  */
 
 import { readRequestBody } from "./body.ts";
+import { sha256Hex } from "./digest.ts";
 import { resolveClientIp } from "./client_ip.ts";
 import { createMatcher, type IpAddress, type Matcher } from "./cidr.ts";
 import type { Config } from "./config.ts";
@@ -131,21 +132,6 @@ function checkHeader(value: string | null): "missing" | "bad" | "ok" {
   if (value === null || value === "") return "missing";
   if (value.length > MAX_HEADER_LENGTH || CONTROL.test(value)) return "bad";
   return "ok";
-}
-
-const HEX = Array.from(
-  { length: 256 },
-  (_, i) => i.toString(16).padStart(2, "0"),
-);
-
-/** Lowercase hex SHA-256 of `bytes`: the body digest that spots replays. */
-export async function sha256Hex(
-  bytes: Uint8Array<ArrayBuffer>,
-): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
-  let hex = "";
-  for (const byte of digest) hex += HEX[byte];
-  return hex;
 }
 
 /** Rejects when `promise` has not settled within `ms`. */

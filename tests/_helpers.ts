@@ -263,4 +263,4 @@ export async function postDelivery(
 }
 
 /** The server's body digest, for building deliveries in store tests. */
-export { sha256Hex } from "../lib/server.ts";
+export { sha256Hex } from "../lib/digest.ts";
