@@ -374,3 +374,31 @@ Deno.test("accept() with a lease stores the delivery running, attempt 1, due whe
   assert.deepEqual(await store.listDue(8_999, 10), ["l2"]);
   assert.deepEqual((await store.listDue(9_000, 10)).sort(), ["l1", "l2", "l3"]);
 });
+
+Deno.test("upload ids start with the time, so body chunks are written in key order", async () => {
+  await using tmp = await tempKv();
+  let now = 1_000;
+  const store = new DeliveryStore({
+    kv: tmp.kv,
+    ttlMs: 7 * DAY,
+    maxAttempts: 5,
+    now: () => now,
+  });
+  const ids = ["u1", "u2", "u3"];
+  for (const id of ids) {
+    await store.accept(await delivery(id));
+    now += 1;
+  }
+  // 36 ** 8 ms is 89 years: a later time is a longer id unless padded.
+  now = 36 ** 8 + 5;
+  await store.accept(await delivery("u4"));
+  const uploads = [];
+  for (const id of [...ids, "u4"]) uploads.push((await store.get(id))!.upload);
+  assert.ok(uploads[0]!.startsWith("0000000rs-"), uploads[0]);
+  assert.equal(new Set(uploads).size, 4);
+  const chunkOrder = [];
+  for await (const entry of tmp.kv.list({ prefix: ["hookgate", "b"] })) {
+    chunkOrder.push(entry.key[2]);
+  }
+  assert.deepEqual(chunkOrder, uploads);
+});

@@ -1,6 +1,7 @@
 /**
  * Benchmark (e): the KV write ceiling, no HTTP. Stores distinct deliveries
- * (the benchmark's 7.7 KB push bodies) in a KV file the way `lib/store.ts`
+ * (the benchmark's 7.7 KB push bodies, digested with `lib/digest.ts`) in a
+ * KV file the way `lib/store.ts`
  * accepts a delivery that fits in one commit — a record, its body chunk, the
  * digest key, the time index and the due index, with the id and digest
  * checked to be new — `--batch` deliveries per atomic commit, one commit
@@ -22,6 +23,7 @@ import {
   pushTemplate,
   randomSalt,
 } from "./_payload.ts";
+import { sha256Hex } from "../../lib/digest.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -46,11 +48,6 @@ const encoder = new TextEncoder();
 const template = await pushTemplate();
 const salt = randomSalt();
 
-async function sha256Hex(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
-  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
 const kv = await Deno.openKv(values.path);
 try {
   let n = 0;
@@ -67,7 +64,9 @@ try {
       );
       const digest = await sha256Hex(body);
       const now = Date.now();
-      const upload = crypto.randomUUID();
+      // As lib/store.ts names uploads: time first, so chunks append.
+      const upload = now.toString(36).padStart(9, "0") + "-" +
+        crypto.randomUUID();
       const record = {
         id,
         event: "push",
