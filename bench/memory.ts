@@ -1,8 +1,11 @@
 // Memory under large deliveries, measured on a real main.ts subprocess
 // (KV file, IP_ALLOWLIST=off):
 //
+// 0. the floor: a bare Deno.serve (bench/servers/ceiling.ts) reading the same
+//    25 MiB body, its peak RSS growth over idle until it answers;
 // 1. one 25 MiB delivery accepted: the server's peak RSS (VmHWM) growth over
-//    its idle RSS, as a multiple of the body size (target: under 3×);
+//    its idle RSS up to the 202, as a multiple of the body size (target:
+//    under 3×), then the peak once the handlers have had the parsed payload;
 // 2. 100 concurrent 1 MiB deliveries, five rounds: RSS after each round, to
 //    show that nothing grows without bound (no leak).
 //
@@ -17,10 +20,21 @@ function procStatus(pid: number): { rss: number; hwm: number } {
   // Deno grants /proc only to --allow-all; `cat` needs just --allow-run.
   const out = new Deno.Command("cat", { args: [`/proc/${pid}/status`] })
     .outputSync();
-  const text = new TextDecoder().decode(out.stdout);
+  return parseStatus(new TextDecoder().decode(out.stdout));
+}
+
+function parseStatus(text: string): { rss: number; hwm: number } {
   const kb = (name: string) =>
     Number(new RegExp(`${name}:\\s+(\\d+) kB`).exec(text)?.[1] ?? 0) * 1024;
   return { rss: kb("VmRSS"), hwm: kb("VmHWM") };
+}
+
+async function procStatusAsync(
+  pid: number,
+): Promise<{ rss: number; hwm: number }> {
+  const out = await new Deno.Command("cat", { args: [`/proc/${pid}/status`] })
+    .output();
+  return parseStatus(new TextDecoder().decode(out.stdout));
 }
 
 function mib(n: number): string {
@@ -67,65 +81,128 @@ async function post(
   return res.status;
 }
 
-const dir = await Deno.makeTempDir({ prefix: "hookgate-mem-" });
-const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-const port = (listener.addr as Deno.NetAddr).port;
-listener.close();
-const child = new Deno.Command(Deno.execPath(), {
-  args: [
-    "run",
-    "--config",
-    new URL("../deno.json", import.meta.url).pathname,
-    "--allow-net",
-    "--allow-env",
-    "--allow-read",
-    "--allow-write",
-    new URL("../main.ts", import.meta.url).pathname,
-  ],
-  cwd: dir,
-  env: {
-    GITHUB_WEBHOOK_SECRET: SECRET,
-    IP_ALLOWLIST: "off",
-    PORT: String(port),
-    HOST: "127.0.0.1",
-    KV_PATH: "./data/hookgate.kv",
-    LOG_LEVEL: "warn",
-  },
-  stdout: "null",
-  stderr: "inherit",
-}).spawn();
-const url = `http://127.0.0.1:${port}/webhook`;
-try {
+interface Server {
+  child: Deno.ChildProcess;
+  port: number;
+  dir: string;
+}
+
+/** Starts `script` (relative to this file) on a free port; waits until it answers. */
+async function startServer(
+  script: string,
+  env: Record<string, string>,
+  readyPath: string,
+): Promise<Server> {
+  const dir = await Deno.makeTempDir({ prefix: "hookgate-mem-" });
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--config",
+      new URL("../deno.json", import.meta.url).pathname,
+      "--allow-net",
+      "--allow-env",
+      "--allow-read",
+      "--allow-write",
+      new URL(script, import.meta.url).pathname,
+    ],
+    cwd: dir,
+    env: { ...env, PORT: String(port) },
+    stdout: "null",
+    stderr: "inherit",
+  }).spawn();
   for (let i = 0;; i++) {
     try {
-      await (await fetch(`http://127.0.0.1:${port}/healthz`)).body?.cancel();
-      break;
+      await (await fetch(`http://127.0.0.1:${port}${readyPath}`)).body
+        ?.cancel();
+      return { child, port, dir };
     } catch {
-      if (i > 200) throw new Error("server did not start");
+      if (i > 200) throw new Error(`${script} did not start`);
       await new Promise((r) => setTimeout(r, 50));
     }
   }
+}
+
+async function stopServer(server: Server): Promise<void> {
+  server.child.kill("SIGTERM");
+  await server.child.status;
+  await Deno.remove(server.dir, { recursive: true });
+}
+
+/**
+ * Posts `body` after a warm-up and returns the idle RSS and the last peak
+ * seen before the answer arrived (the peak of the path that answers).
+ */
+async function peakUntilAnswer(
+  server: Server,
+  url: string,
+  body: Uint8Array<ArrayBuffer>,
+): Promise<{ idle: number; peak: number; status: number }> {
   // Warm up with a small delivery so that code paths are compiled.
   await post(url, payload(8_000, "warm"), "warm");
   await new Promise((r) => setTimeout(r, 500));
-  const idle = procStatus(child.pid);
-  console.log(`idle RSS ${mib(idle.rss)} (peak so far ${mib(idle.hwm)})`);
+  const idle = procStatus(server.child.pid).rss;
+  // Sampled while the body goes up: the worker parses a large payload for
+  // its handlers only after the 202 is sent, and a reading taken once the
+  // answer is in would catch that as well.
+  let sampling = true;
+  let beforeAnswer = idle;
+  const sampler = (async () => {
+    while (sampling) {
+      const seen = await procStatusAsync(server.child.pid);
+      if (sampling) beforeAnswer = seen.hwm;
+      await new Promise((r) => setTimeout(r, 2));
+    }
+  })();
+  const status = await post(url, body, "big-25mib");
+  sampling = false;
+  await sampler;
+  return { idle, peak: beforeAnswer, status };
+}
 
-  const big = payload(25 * 1024 * 1024, "big");
-  const status = await post(url, big, "big-25mib");
-  const accepted = procStatus(child.pid); // at the 202: the accept path
-  await new Promise((r) => setTimeout(r, 3000)); // let the worker run it
-  const after = procStatus(child.pid);
-  const ratio = (hwm: number) => ((hwm - idle.rss) / big.byteLength).toFixed(2);
-  console.log(
-    `25 MiB delivery accepted (${status}): peak RSS ${mib(accepted.hwm)}, ` +
-      `growth over idle ${ratio(accepted.hwm)}× the body (target < 3×)`,
+const big = payload(25 * 1024 * 1024, "big");
+const times = (grown: number) => (grown / big.byteLength).toFixed(2);
+
+// The floor: a bare Deno.serve that reads the same body and answers 200.
+const bare = await startServer("./servers/ceiling.ts", {}, "/");
+try {
+  const { idle, peak } = await peakUntilAnswer(
+    bare,
+    `http://127.0.0.1:${bare.port}/`,
+    big,
   );
+  console.log(
+    `bare Deno.serve reading the 25 MiB body (request.arrayBuffer()): peak RSS ${
+      mib(peak)
+    }, growth over idle ${times(peak - idle)}× the body`,
+  );
+} finally {
+  await stopServer(bare);
+}
+
+const server = await startServer("../main.ts", {
+  GITHUB_WEBHOOK_SECRET: SECRET,
+  IP_ALLOWLIST: "off",
+  HOST: "127.0.0.1",
+  KV_PATH: "./data/hookgate.kv",
+  LOG_LEVEL: "warn",
+}, "/healthz");
+const url = `http://127.0.0.1:${server.port}/webhook`;
+try {
+  const { idle, peak, status } = await peakUntilAnswer(server, url, big);
+  console.log(`hookgate idle RSS ${mib(idle)}`);
+  console.log(
+    `25 MiB delivery accepted (${status}): peak RSS ${mib(peak)}, ` +
+      `growth over idle ${times(peak - idle)}× the body (target < 3×)`,
+  );
+  await new Promise((r) => setTimeout(r, 3000)); // let the worker run it
+  const after = procStatus(server.child.pid);
   console.log(
     `…and handled (payload parsed for the handlers): peak RSS ${
       mib(after.hwm)
-    }, ` +
-      `growth ${ratio(after.hwm)}× the body`,
+    }, growth ${times(after.hwm - idle)}× the body`,
   );
 
   const rounds: number[] = [];
@@ -139,7 +216,7 @@ try {
     );
     const ok = statuses.filter((s) => s === 202).length;
     await new Promise((r) => setTimeout(r, 2000));
-    const rss = procStatus(child.pid).rss;
+    const rss = procStatus(server.child.pid).rss;
     rounds.push(rss);
     console.log(
       `round ${round + 1}: 100 × 1 MiB, ${ok} accepted; RSS ${mib(rss)}`,
@@ -150,7 +227,5 @@ try {
     `RSS drift from round 2 to round 5: ${mib(drift)} (no leak: stays flat)`,
   );
 } finally {
-  child.kill("SIGTERM");
-  await child.status;
-  await Deno.remove(dir, { recursive: true });
+  await stopServer(server);
 }

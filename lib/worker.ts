@@ -158,6 +158,9 @@ export function createWorker(options: WorkerOptions): Worker {
     try {
       let payload = local?.payload;
       if (payload === undefined) {
+        // A large body was only scanned on receipt: parsing it can take tens
+        // of milliseconds, so let the accepting request's 202 go out first.
+        if (local !== undefined) await new Promise((r) => setTimeout(r, 0));
         const body = local?.body ?? await store.readBody(record);
         const decoded = decodePayload(body, record.kind);
         if (!decoded.ok) throw new Error(decoded.message);

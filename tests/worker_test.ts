@@ -171,6 +171,21 @@ Deno.test("a delivery with no handler for its event is skipped; * still sees it"
   assert.deepEqual(seen, ["star"]);
 });
 
+Deno.test("a large payload is parsed for the handlers only after its 202 is sent", async () => {
+  let ran = false;
+  await using r = await run({
+    push: { default: () => void (ran = true) },
+  });
+  // Over 1 MiB: only scanned on receipt, parsed for the handlers later.
+  const body = JSON.stringify({ pad: "x".repeat(1_200_000) });
+  const res = await r.post({ id: "big", event: "push", body });
+  await res.body?.cancel();
+  assert.equal(res.status, 202);
+  assert.equal(ran, false, "the handler ran before the 202 was returned");
+  await r.waitStatus("big", "done");
+  assert.equal(ran, true);
+});
+
 Deno.test("a handler gets event, action, delivery, attempt, payload, logger and signal", async () => {
   let got: HandlerContext | undefined;
   await using r = await run({
