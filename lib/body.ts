@@ -23,6 +23,9 @@ export interface ReadBodyOptions {
 }
 
 const EMPTY = new Uint8Array(0);
+const TIMED_OUT: BodyResult = Object.freeze({ ok: false, reason: "timeout" });
+const TOO_LARGE: BodyResult = Object.freeze({ ok: false, reason: "too_large" });
+const ABORTED: BodyResult = Object.freeze({ ok: false, reason: "aborted" });
 
 /**
  * Declared lengths from which the body is read straight into one buffer
@@ -220,22 +223,23 @@ export async function readRequestBody(
   ) {
     return readBody(request.body, options);
   }
-  let expired!: (result: BodyResult) => void;
-  const timeout = new Promise<BodyResult>((resolve) => expired = resolve);
-  const cancel = deadline(
-    timeoutMs,
-    () => expired({ ok: false, reason: "timeout" }),
-  );
-  const whole = request.bytes().then(
-    (bytes): BodyResult =>
-      bytes.byteLength > maxBytes
-        ? { ok: false, reason: "too_large" }
-        : { ok: true, bytes: bytes as Uint8Array<ArrayBuffer> },
-    (): BodyResult => ({ ok: false, reason: "aborted" }),
-  );
-  try {
-    return await Promise.race([whole, timeout]);
-  } finally {
-    cancel();
-  }
+  // One promise settled by whichever comes first, the body or the deadline
+  // (no Promise.race, no extra promises: this runs for every delivery).
+  return new Promise<BodyResult>((resolve) => {
+    const cancel = deadline(timeoutMs, () => resolve(TIMED_OUT));
+    request.bytes().then(
+      (bytes) => {
+        cancel();
+        resolve(
+          bytes.byteLength > maxBytes
+            ? TOO_LARGE
+            : { ok: true, bytes: bytes as Uint8Array<ArrayBuffer> },
+        );
+      },
+      () => {
+        cancel();
+        resolve(ABORTED);
+      },
+    );
+  });
 }

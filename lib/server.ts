@@ -75,6 +75,11 @@ export interface ServeInfo {
 
 const JSON_CONTENT_TYPE = "application/json; charset=utf-8";
 const JSON_HEADERS = { "content-type": JSON_CONTENT_TYPE };
+/** Shared by every error response without headers of its own (Response copies it). */
+const JSON_HEADER_LIST: [string, string][] = [[
+  "content-type",
+  JSON_CONTENT_TYPE,
+]];
 const MAX_HEADER_LENGTH = 100;
 // deno-lint-ignore no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f]/;
@@ -95,8 +100,11 @@ export function errorResponse(
     body = JSON.stringify({ error, message });
     if (errorBodies.size < 256) errorBodies.set(cacheKey, body);
   }
-  const init: [string, string][] = [["content-type", JSON_CONTENT_TYPE]];
-  for (const name in headers) init.push([name, headers[name]!]);
+  let init = JSON_HEADER_LIST;
+  for (const name in headers) {
+    if (init === JSON_HEADER_LIST) init = [...JSON_HEADER_LIST];
+    init.push([name, headers[name]!]);
+  }
   return new Response(body, { status, headers: init });
 }
 
@@ -178,6 +186,22 @@ export function createHandler(
     return errorResponse(status, reason, message, headers);
   }
 
+  /** The 400 for a missing or malformed required header, or null. */
+  function headerProblem(name: string, value: string | null): Response | null {
+    const state = checkHeader(value);
+    if (state === "missing") {
+      return reject(400, "missing_header", `The ${name} header is missing.`);
+    }
+    if (state === "bad") {
+      return reject(
+        400,
+        "bad_header",
+        `The ${name} header must be at most ${MAX_HEADER_LENGTH} characters with no control characters.`,
+      );
+    }
+    return null;
+  }
+
   async function webhook(request: Request, info: ServeInfo): Promise<Response> {
     if (request.method !== "POST") {
       return reject(405, "method_not_allowed", "Webhooks must be POSTed.", {
@@ -221,24 +245,9 @@ export function createHandler(
     const headers = request.headers;
     const event = headers.get("x-github-event");
     const id = headers.get("x-github-delivery");
-    for (
-      const [name, value] of [["X-GitHub-Event", event], [
-        "X-GitHub-Delivery",
-        id,
-      ]] as const
-    ) {
-      const state = checkHeader(value);
-      if (state === "missing") {
-        return reject(400, "missing_header", `The ${name} header is missing.`);
-      }
-      if (state === "bad") {
-        return reject(
-          400,
-          "bad_header",
-          `The ${name} header must be at most ${MAX_HEADER_LENGTH} characters with no control characters.`,
-        );
-      }
-    }
+    const badHeader = headerProblem("X-GitHub-Event", event) ??
+      headerProblem("X-GitHub-Delivery", id);
+    if (badHeader !== null) return badHeader;
     const kind = bodyKind(headers.get("content-type"));
     if (kind === null) {
       return reject(
