@@ -212,7 +212,7 @@ const WHOLE_UP_TO_BYTES = 65_536;
  * body of declared length is read in one `request.bytes()` call (the common
  * case: one native read, no stream reader); anything else streams.
  */
-export async function readRequestBody(
+export function readRequestBody(
   request: Request,
   options: ReadBodyOptions,
 ): Promise<BodyResult> {
