@@ -14,6 +14,67 @@ export class UsageError extends Error {
   }
 }
 
+/** One `-x`, `--name`, `--name=value` or `--name value` argument. */
+export interface OptionArg {
+  /** `--name`, without any `=value`. */
+  readonly name: string;
+  /** Its value: what follows `=`, or else the next argument (consumed). */
+  value(): string;
+  /** For a switch: throws when it came with `=value`. */
+  flag(): true;
+}
+
+/**
+ * Walks a command line: `onOption` gets each option (and returns `"help"` to
+ * stop at once), `onPositional` everything else, including all that follows
+ * `--`. Returns `"help"` when an option asked for it.
+ *
+ * @example
+ * ```ts
+ * import { walkArgs } from "./_cli.ts";
+ * const seen: string[] = [];
+ * walkArgs(["--url=x", "push", "--kv", "a.kv"], (option) => {
+ *   seen.push(`${option.name} ${option.value()}`);
+ * }, (arg) => seen.push(arg));
+ * seen; // ["--url x", "push", "--kv a.kv"]
+ * ```
+ */
+export function walkArgs(
+  args: readonly string[],
+  onOption: (option: OptionArg) => "help" | void,
+  onPositional: (arg: string) => void,
+): "help" | undefined {
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === "--") {
+      for (const rest of args.slice(i + 1)) onPositional(rest);
+      break;
+    }
+    if (!arg.startsWith("-") || arg === "-") {
+      onPositional(arg);
+      continue;
+    }
+    const eq = arg.indexOf("=");
+    const name = eq === -1 ? arg : arg.slice(0, eq);
+    const option: OptionArg = {
+      name,
+      value() {
+        if (eq !== -1) return arg.slice(eq + 1);
+        const next = args[i + 1];
+        if (next === undefined) throw new UsageError(`${name} needs a value`);
+        i++;
+        return next;
+      },
+      flag() {
+        if (eq !== -1) throw new UsageError(`${name} takes no value`);
+        return true;
+      },
+    };
+    if (onOption(option) === "help") return "help";
+  }
+  return undefined;
+}
+
 /**
  * Parses `args` with `parse` (which returns `null` for `--help`). Returns the
  * options, or the exit status when there is nothing more to do: 0 after

@@ -23,7 +23,7 @@
  * @module
  */
 
-import { parseOrExit, UsageError } from "./_cli.ts";
+import { parseOrExit, UsageError, walkArgs } from "./_cli.ts";
 import { mergeEnv, readDotenvFile, readRealEnv } from "../lib/config.ts";
 import { openKv as openKvPath } from "../lib/kv.ts";
 import { DeliveryStore } from "../lib/store.ts";
@@ -159,53 +159,39 @@ export function parseRedeliverArgs(
   let dryRun = false;
   let kvPath: string | undefined;
 
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
-    if (!arg.startsWith("-") || arg === "-" || arg === "--") {
-      throw new UsageError(`Unexpected argument: ${JSON.stringify(arg)}`);
-    }
-    const eq = arg.indexOf("=");
-    const name = eq === -1 ? arg : arg.slice(0, eq);
-    const value = (): string => {
-      if (eq !== -1) return arg.slice(eq + 1);
-      const next = args[i + 1];
-      if (next === undefined) throw new UsageError(`${name} needs a value`);
-      i++;
-      return next;
-    };
-    const flag = (): true => {
-      if (eq !== -1) throw new UsageError(`${name} takes no value`);
-      return true;
-    };
-    switch (name) {
+  const help = walkArgs(args, (option) => {
+    switch (option.name) {
       case "-h":
       case "--help":
-        return null;
+        return "help";
       case "--repo":
-        repo = value();
+        repo = option.value();
         break;
       case "--org":
-        org = value();
+        org = option.value();
         break;
       case "--app":
-        app = flag();
+        app = option.flag();
         break;
       case "--hook-id":
-        hookId = value();
+        hookId = option.value();
         break;
       case "--since":
-        since = value();
+        since = option.value();
         break;
       case "--dry-run":
-        dryRun = flag();
+        dryRun = option.flag();
         break;
       case "--kv":
-        kvPath = value();
+        kvPath = option.value();
         break;
       default:
-        throw new UsageError(`Unknown option: ${name}`);
+        throw new UsageError(`Unknown option: ${option.name}`);
     }
-  }
+  }, (arg) => {
+    throw new UsageError(`Unexpected argument: ${JSON.stringify(arg)}`);
+  });
+  if (help) return null;
 
   const chosen = [repo !== undefined, org !== undefined, app].filter(Boolean);
   if (chosen.length !== 1) {

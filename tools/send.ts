@@ -18,7 +18,7 @@
  * @module
  */
 
-import { parseOrExit, UsageError } from "./_cli.ts";
+import { parseOrExit, UsageError, walkArgs } from "./_cli.ts";
 import { mergeEnv, parseDotenv, readRealEnv } from "../lib/config.ts";
 import { signBody } from "../lib/signature.ts";
 
@@ -90,46 +90,28 @@ export function parseSendArgs(args: readonly string[]): SendOptions | null {
   let delivery: string | undefined;
   let secretEnv = "GITHUB_WEBHOOK_SECRET";
 
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
-    if (arg === "--") {
-      positional.push(...args.slice(i + 1));
-      break;
-    }
-    if (!arg.startsWith("-") || arg === "-") {
-      positional.push(arg);
-      continue;
-    }
-    const eq = arg.indexOf("=");
-    const name = eq === -1 ? arg : arg.slice(0, eq);
-    const value = (): string => {
-      if (eq !== -1) return arg.slice(eq + 1);
-      const next = args[i + 1];
-      if (next === undefined) throw new UsageError(`${name} needs a value`);
-      i++;
-      return next;
-    };
-    switch (name) {
+  const help = walkArgs(args, (option) => {
+    switch (option.name) {
       case "-h":
       case "--help":
-        return null;
+        return "help";
       case "--form":
-        if (eq !== -1) throw new UsageError("--form takes no value");
-        form = true;
+        form = option.flag();
         break;
       case "--url":
-        url = value();
+        url = option.value();
         break;
       case "--delivery":
-        delivery = value();
+        delivery = option.value();
         break;
       case "--secret-env":
-        secretEnv = value();
+        secretEnv = option.value();
         break;
       default:
-        throw new UsageError(`Unknown option: ${name}`);
+        throw new UsageError(`Unknown option: ${option.name}`);
     }
-  }
+  }, (arg) => positional.push(arg));
+  if (help) return null;
 
   if (positional.length === 0) throw new UsageError("Missing the event name");
   if (positional.length > 2) {
