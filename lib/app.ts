@@ -10,6 +10,7 @@
 import { createAdminRoute } from "./admin.ts";
 import { createDashboardRoute } from "./dashboard.ts";
 import type { Config } from "./config.ts";
+import { holdDeadlines } from "./deadline.ts";
 import { openKv, retryLocked } from "./kv.ts";
 import type { AcceptDelivery } from "./delivery.ts";
 import type { HandlerRegistry } from "./dispatch.ts";
@@ -245,11 +246,15 @@ export async function createApp(options: AppOptions): Promise<App> {
   });
 
   let running: Promise<unknown>[] = [];
+  let releaseDeadlines: (() => void) | undefined;
   return {
     fetch,
     start(signal) {
       share.start(signal);
       running = [worker.start(signal)];
+      // Off Deploy the process serves until it stops: keep the deadline
+      // timer running rather than starting it again for every request.
+      if (!config.deploy) releaseDeadlines ??= holdDeadlines();
       if (meta && config.deploy) {
         // Deno Deploy: isolates come and go, so no timer loop. Deno.cron
         // where the platform has it, and stale-while-revalidate on requests.
@@ -260,6 +265,9 @@ export async function createApp(options: AppOptions): Promise<App> {
       }
     },
     async close(timeoutMs) {
+      // Deadlines still pending keep the timer alive as long as they need it.
+      releaseDeadlines?.();
+      releaseDeadlines = undefined;
       await worker.drain(timeoutMs);
       await Promise.allSettled(running);
       await meta?.idle();

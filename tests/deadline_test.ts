@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { deadline } from "../lib/deadline.ts";
+import { deadline, holdDeadlines } from "../lib/deadline.ts";
 
 Deno.test("deadline() fires once after its time and not when cancelled", async () => {
   const fired: string[] = [];
@@ -24,4 +24,30 @@ Deno.test("deadline() fires a short deadline on time even while a long one is pe
   );
   cancelLong();
   assert.ok(firedAfter >= 30, `fired after ${firedAfter} ms`);
+});
+
+Deno.test("holdDeadlines() keeps the timer between deadlines; deadlines still fire; release stops it", async () => {
+  // The op sanitizer fails this test if the interval outlives the release.
+  const release = holdDeadlines();
+  deadline(10_000, () => {})(); // the only deadline, gone: the timer stays
+  const fired: string[] = [];
+  await new Promise<void>((resolve) =>
+    deadline(20, () => {
+      fired.push("held");
+      resolve();
+    })
+  );
+  await new Promise((r) => setTimeout(r, 30)); // ticks with nothing pending
+  assert.deepEqual(fired, ["held"]);
+  release();
+  release(); // twice is harmless
+});
+
+Deno.test("releasing a hold leaves a pending deadline to fire on time", async () => {
+  const release = holdDeadlines();
+  const fired = new Promise<string>((resolve) =>
+    deadline(20, () => resolve("fired"))
+  );
+  release();
+  assert.equal(await fired, "fired");
 });
