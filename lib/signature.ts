@@ -47,6 +47,13 @@ export async function importSecrets(
   return keys;
 }
 
+function hexValue(code: number): number {
+  if (code >= 48 && code <= 57) return code - 48; // 0-9
+  if (code >= 97 && code <= 102) return code - 87; // a-f
+  if (code >= 65 && code <= 70) return code - 55; // A-F
+  return -1;
+}
+
 /**
  * Decodes `sha256=<64 hex>` to its 32 bytes, or `null` when the header has any
  * other form (missing prefix, wrong length, non-hex, `sha1=`).
@@ -63,12 +70,14 @@ export function parseSignatureHeader(
   if (typeof header !== "string") return null;
   if (header.length !== PREFIX.length + HEX_LENGTH) return null;
   if (!header.startsWith(PREFIX)) return null;
-  try {
-    // Native, and strict: any non-hex character throws.
-    return Uint8Array.fromHex(header.slice(PREFIX.length));
-  } catch {
-    return null;
+  const out = new Uint8Array(HEX_LENGTH / 2);
+  for (let i = 0; i < out.length; i++) {
+    const hi = hexValue(header.charCodeAt(PREFIX.length + 2 * i));
+    const lo = hexValue(header.charCodeAt(PREFIX.length + 2 * i + 1));
+    if (hi < 0 || lo < 0) return null;
+    out[i] = (hi << 4) | lo;
   }
+  return out;
 }
 
 /**
