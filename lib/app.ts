@@ -253,8 +253,14 @@ export async function createApp(options: AppOptions): Promise<App> {
       share.start(signal);
       running = [worker.start(signal)];
       // Off Deploy the process serves until it stops: keep the deadline
-      // timer running rather than starting it again for every request.
-      if (!config.deploy) releaseDeadlines ??= holdDeadlines();
+      // timer running rather than starting it again for every request,
+      // until the signal aborts or the app closes.
+      if (!config.deploy && releaseDeadlines === undefined) {
+        const release = holdDeadlines();
+        releaseDeadlines = release;
+        if (signal.aborted) release();
+        else signal.addEventListener("abort", release, { once: true });
+      }
       if (meta && config.deploy) {
         // Deno Deploy: isolates come and go, so no timer loop. Deno.cron
         // where the platform has it, and stale-while-revalidate on requests.

@@ -1,10 +1,12 @@
 /**
  * Deadlines without a timer each: one shared interval checks every pending
- * deadline, and runs only while some deadline is pending. Body reads and
- * handler runs each need one per request; creating and clearing a timer per
- * request costs more than the check. The interval exists exactly while a
- * deadline is pending, so it keeps the process alive only as long as a timer
- * per deadline would.
+ * deadline. Body reads and handler runs each need one per request; creating
+ * and clearing a timer per request costs more than the check. Left to
+ * itself, the interval exists exactly while a deadline is pending, so it
+ * keeps the process alive only as long as a timer per deadline would. A
+ * running server holds it ({@link holdDeadlines}) so that it is not started
+ * and stopped around every request; releasing the hold stops it once no
+ * deadline is pending.
  *
  * @module
  */
@@ -95,4 +97,9 @@ export function holdDeadlines(): () => void {
     holds--;
     if (holds === 0 && pending.size === 0) stop();
   };
+}
+
+/** Whether the shared interval is running (for tests and diagnostics). */
+export function deadlineTimerRunning(): boolean {
+  return ticker !== undefined;
 }

@@ -1,5 +1,9 @@
 import assert from "node:assert/strict";
-import { deadline, holdDeadlines } from "../lib/deadline.ts";
+import {
+  deadline,
+  deadlineTimerRunning,
+  holdDeadlines,
+} from "../lib/deadline.ts";
 
 Deno.test("deadline() fires once after its time and not when cancelled", async () => {
   const fired: string[] = [];
@@ -28,8 +32,12 @@ Deno.test("deadline() fires a short deadline on time even while a long one is pe
 
 Deno.test("holdDeadlines() keeps the timer between deadlines; deadlines still fire; release stops it", async () => {
   // The op sanitizer fails this test if the interval outlives the release.
+  deadline(10_000, () => {})(); // not held: the timer goes with the deadline
+  assert.equal(deadlineTimerRunning(), false);
   const release = holdDeadlines();
+  assert.equal(deadlineTimerRunning(), false, "a hold alone starts no timer");
   deadline(10_000, () => {})(); // the only deadline, gone: the timer stays
+  assert.equal(deadlineTimerRunning(), true);
   const fired: string[] = [];
   await new Promise<void>((resolve) =>
     deadline(20, () => {
@@ -39,7 +47,9 @@ Deno.test("holdDeadlines() keeps the timer between deadlines; deadlines still fi
   );
   await new Promise((r) => setTimeout(r, 30)); // ticks with nothing pending
   assert.deepEqual(fired, ["held"]);
+  assert.equal(deadlineTimerRunning(), true);
   release();
+  assert.equal(deadlineTimerRunning(), false);
   release(); // twice is harmless
 });
 

@@ -3,6 +3,7 @@
 
 import assert from "node:assert/strict";
 import { type App, createApp } from "../lib/app.ts";
+import { deadline, deadlineTimerRunning } from "../lib/deadline.ts";
 import type { HandlerContext, HandlerRegistry } from "../lib/dispatch.ts";
 import {
   captureLogger,
@@ -444,6 +445,27 @@ Deno.test("a run cut short by a shutdown does not use up an attempt and is due a
     assert.match(record?.error ?? "", /shutdown/);
     assert.deepEqual(await app.store.listDue(Date.now(), 10), ["cut"]);
   } finally {
+    kv.close();
+  }
+});
+
+Deno.test("a running app holds the deadline timer until its signal aborts; on Deploy it does not", async () => {
+  for (const deploy of [false, true]) {
+    const kv = await Deno.openKv(":memory:");
+    const app = await createApp({
+      config: testConfig(deploy ? { DENO_DEPLOYMENT_ID: "test" } : {}),
+      log: captureLogger("info").log,
+      kv,
+      registry: {},
+      worker: { pollMs: 20 },
+    });
+    const stop = new AbortController();
+    app.start(stop.signal);
+    deadline(10_000, () => {})(); // as a request's body deadline would
+    assert.equal(deadlineTimerRunning(), !deploy, `deploy: ${deploy}`);
+    stop.abort();
+    assert.equal(deadlineTimerRunning(), false, `deploy: ${deploy}`);
+    await app.close(1000);
     kv.close();
   }
 });
