@@ -749,6 +749,7 @@ Deno.test("redeliver main() exits 2 on usage errors and 0 on --help", async (t) 
     ],
     ["unknown option", ["--app", "--force"], /Unknown option: --force/],
     ["positional", ["--app", "octo"], /Unexpected argument: "octo"/],
+    ["a lone --", ["--app", "--"], /Unexpected argument: "--"/],
     ["empty --kv", ["--app", "--kv="], /--kv must not be empty/],
   ];
   for (const [name, args, message] of cases) {

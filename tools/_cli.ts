@@ -27,7 +27,8 @@ export interface OptionArg {
 /**
  * Walks a command line: `onOption` gets each option (and returns `"help"` to
  * stop at once), `onPositional` everything else, including all that follows
- * `--`. Returns `"help"` when an option asked for it.
+ * `--` (unless `endOfOptions` is false: then `--` itself is positional).
+ * Returns `"help"` when an option asked for it.
  *
  * @example
  * ```ts
@@ -43,14 +44,18 @@ export function walkArgs(
   args: readonly string[],
   onOption: (option: OptionArg) => "help" | void,
   onPositional: (arg: string) => void,
+  { endOfOptions = true }: {
+    /** Whether `--` ends the options (else it goes to `onPositional`). */
+    endOfOptions?: boolean;
+  } = {},
 ): "help" | undefined {
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
-    if (arg === "--") {
+    if (arg === "--" && endOfOptions) {
       for (const rest of args.slice(i + 1)) onPositional(rest);
       break;
     }
-    if (!arg.startsWith("-") || arg === "-") {
+    if (!arg.startsWith("-") || arg === "-" || arg === "--") {
       onPositional(arg);
       continue;
     }

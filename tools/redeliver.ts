@@ -190,7 +190,7 @@ export function parseRedeliverArgs(
     }
   }, (arg) => {
     throw new UsageError(`Unexpected argument: ${JSON.stringify(arg)}`);
-  });
+  }, { endOfOptions: false });
   if (help) return null;
 
   const chosen = [repo !== undefined, org !== undefined, app].filter(Boolean);
