@@ -354,6 +354,8 @@ function byteStream(
   total: number,
   chunk = 10_000,
   stallAfter = Infinity,
+  /** Receives the size of every view a BYOB read offers. */
+  views: number[] = [],
 ): ReadableStream<Uint8Array> {
   let sent = 0;
   return new ReadableStream({
@@ -369,6 +371,7 @@ function byteStream(
       const data = new Uint8Array(n).map((_, i) => (sent + i) % 251);
       const request = controller.byobRequest;
       if (request?.view) {
+        views.push(request.view.byteLength);
         const view = new Uint8Array(
           request.view.buffer,
           request.view.byteOffset,
@@ -397,6 +400,23 @@ Deno.test("readBody() reads a declared-length byte stream into one buffer", asyn
     assert.equal(r.bytes.byteLength, 200_000);
     assert.ok(r.bytes.every((b, i) => b === i % 251));
   });
+  await t.step(
+    "reads of at most 1 MiB each (Deno sets aside a whole view per read)",
+    async () => {
+      const views: number[] = [];
+      const total = 3 * 1_048_576 + 5;
+      const r = await readBody(byteStream(total, total, Infinity, views), {
+        maxBytes: 4_000_000,
+        timeoutMs: 5000,
+        expectedLength: total,
+      });
+      assert.ok(r.ok);
+      assert.equal(r.bytes.byteLength, total);
+      assert.ok(r.bytes.every((b, i) => b === i % 251));
+      assert.ok(views.length >= 4, `${views.length} reads`);
+      assert.ok(Math.max(...views) <= 1_048_576, `views: ${views.join(", ")}`);
+    },
+  );
   await t.step("more than declared, within the limit: grows", async () => {
     const r = await readBody(byteStream(120_000), {
       maxBytes: 1_000_000,
