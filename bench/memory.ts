@@ -6,7 +6,7 @@
 // 1. one 25 MiB delivery accepted: the server's peak RSS (VmHWM) growth over
 //    its idle RSS up to the 202, as a multiple of the body size (target:
 //    under 3×), then the peak once the handlers have had the parsed payload;
-// 2. 100 concurrent 1 MiB deliveries, ten rounds: RSS after each round, to
+// 2. 100 concurrent 1 MiB deliveries, fifteen rounds: RSS after each round, to
 //    show that nothing grows without bound (no leak).
 //
 //   deno task bench:memory
@@ -15,9 +15,14 @@ import { signBody } from "../lib/signature.ts";
 
 const SECRET = "bench-secret";
 /** Rounds of 100 concurrent 1 MiB deliveries. */
-const ROUNDS = 10;
+const ROUNDS = 15;
 /** Rounds after which RSS should stop growing (measured: it settles by 5). */
 const SETTLED_AFTER = 5;
+/**
+ * Growth a round (least squares over the settled rounds) above which the
+ * verdict is "look for a leak": keeping 2 % of the 100 MiB a round receives.
+ */
+const LEAK_MIB_PER_ROUND = 2;
 const encoder = new TextEncoder();
 
 function procStatus(pid: number): { rss: number; hwm: number } {
@@ -39,6 +44,20 @@ async function procStatusAsync(
   const out = await new Deno.Command("cat", { args: [`/proc/${pid}/status`] })
     .output();
   return parseStatus(new TextDecoder().decode(out.stdout));
+}
+
+/** Slope of the least-squares line through `ys` at x = 0, 1, 2, … */
+function leastSquaresSlope(ys: readonly number[]): number {
+  const n = ys.length;
+  const meanX = (n - 1) / 2;
+  const meanY = ys.reduce((a, b) => a + b, 0) / n;
+  let num = 0;
+  let den = 0;
+  ys.forEach((y, x) => {
+    num += (x - meanX) * (y - meanY);
+    den += (x - meanX) ** 2;
+  });
+  return num / den;
 }
 
 function mib(n: number): string {
@@ -227,12 +246,16 @@ try {
     );
   }
   // The allocator settles over the first rounds; a leak keeps growing after.
-  const settled = rounds[SETTLED_AFTER - 1]!;
-  const drift = rounds[rounds.length - 1]! - settled;
-  const flat = drift < settled * 0.05;
+  const settled = rounds.slice(SETTLED_AFTER - 1);
+  const slope = leastSquaresSlope(settled) / 1048576;
+  const low = Math.min(...settled);
+  const high = Math.max(...settled);
   console.log(
-    `RSS drift from round ${SETTLED_AFTER} to round ${ROUNDS}: ${mib(drift)} ` +
-      (flat ? "(under 5 %: no leak)" : "(5 % or more: look for a leak)"),
+    `rounds ${SETTLED_AFTER}–${ROUNDS}: RSS ${mib(low)} to ${mib(high)}, ` +
+      `trend ${slope.toFixed(2)} MiB a round ` +
+      (slope < LEAK_MIB_PER_ROUND
+        ? `(under ${LEAK_MIB_PER_ROUND}: no leak)`
+        : `(${LEAK_MIB_PER_ROUND} or more: look for a leak)`),
   );
 } finally {
   await stopServer(server);

@@ -36,10 +36,10 @@ const BYOB_FROM_BYTES = 65_536;
 
 /**
  * Most bytes asked of one BYOB read. The peak memory of reading a request
- * body grows with the views it is read into, as if the stream set aside a
- * view's worth for each read: on Deno 2.9.6 a 25 MiB body read into views of
- * the whole remaining length peaked at 2.4 × its size in RSS, into views of
- * at most 1 MiB at 1.3 × (64 KiB: 1.4 ×, 4 MiB: 1.5 ×).
+ * body depends on the views it is read into: on Deno 2.9.6 a 25 MiB body read
+ * into views of the whole remaining length peaked at 2.2–2.4 × its size in
+ * RSS, into views of at most 1 MiB at 1.2 × (4 MiB: 1.4 ×, 64 KiB: 1.2–1.3 ×;
+ * `bench/byob_views.ts`).
  */
 const READ_VIEW_BYTES = 1_048_576;
 
