@@ -74,12 +74,21 @@ export interface ServeInfo {
 }
 
 const JSON_CONTENT_TYPE = "application/json; charset=utf-8";
-const JSON_HEADERS = { "content-type": JSON_CONTENT_TYPE };
-/** Shared by every error response without headers of its own (Response copies it). */
+/** Shared by every JSON response without headers of its own (Response copies it). */
 const JSON_HEADER_LIST: [string, string][] = [[
   "content-type",
   JSON_CONTENT_TYPE,
 ]];
+
+/** The JSON content type plus `headers`, without a new list when there are none. */
+function jsonHeaders(headers: Record<string, string>): [string, string][] {
+  let init = JSON_HEADER_LIST;
+  for (const name in headers) {
+    if (init === JSON_HEADER_LIST) init = [...JSON_HEADER_LIST];
+    init.push([name, headers[name]!]);
+  }
+  return init;
+}
 const MAX_HEADER_LENGTH = 100;
 // deno-lint-ignore no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f]/;
@@ -100,12 +109,7 @@ export function errorResponse(
     body = JSON.stringify({ error, message });
     if (errorBodies.size < 256) errorBodies.set(cacheKey, body);
   }
-  let init = JSON_HEADER_LIST;
-  for (const name in headers) {
-    if (init === JSON_HEADER_LIST) init = [...JSON_HEADER_LIST];
-    init.push([name, headers[name]!]);
-  }
-  return new Response(body, { status, headers: init });
+  return new Response(body, { status, headers: jsonHeaders(headers) });
 }
 
 /** A JSON response. */
@@ -116,7 +120,7 @@ export function jsonResponse(
 ): Response {
   return new Response(JSON.stringify(body), {
     status,
-    headers: { ...JSON_HEADERS, ...headers },
+    headers: jsonHeaders(headers),
   });
 }
 
