@@ -13,9 +13,9 @@ import {
   ConfigError,
   loadConfig,
   readEnvironment,
-} from "./lib/config.ts";
-import { guardProcess } from "./lib/guard.ts";
-import { createLogger } from "./lib/log.ts";
+} from "./lib/config/config.ts";
+import { guardProcess } from "./lib/ops/guard.ts";
+import { createLogger } from "./lib/ops/log.ts";
 
 const env = await readEnvironment();
 let config: Config;

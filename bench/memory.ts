@@ -11,7 +11,7 @@
 //
 //   deno task bench:memory
 
-import { signBody } from "../lib/signature.ts";
+import { signBody } from "../lib/security/signature.ts";
 
 const SECRET = "bench-secret";
 /** Rounds of 100 concurrent 1 MiB deliveries. */

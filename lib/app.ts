@@ -7,22 +7,26 @@
  * @module
  */
 
-import { createAdminRoute } from "./admin.ts";
-import { createDashboardRoute } from "./dashboard.ts";
-import type { Config } from "./config.ts";
-import { holdDeadlines } from "./deadline.ts";
-import { openKv, retryLocked } from "./kv.ts";
-import type { AcceptDelivery } from "./delivery.ts";
+import { createAdminRoute } from "./ops/admin.ts";
+import { createDashboardRoute } from "./ops/dashboard/route.ts";
+import type { Config } from "./config/config.ts";
+import { holdDeadlines } from "./_util/deadline.ts";
+import { openKv, retryLocked } from "./store/kv.ts";
+import type { AcceptDelivery } from "./store/types.ts";
 import type { HandlerRegistry } from "./dispatch.ts";
 import { HANDLERS } from "./handlers/mod.ts";
-import type { Logger } from "./log.ts";
-import { createMetaRefresher, type MetaRefresher } from "./meta.ts";
-import { createMetrics, type Metrics } from "./metrics.ts";
-import { createMetricsShare } from "./metrics_share.ts";
-import { createHandler, type Readiness, type ServeInfo } from "./server.ts";
-import { importSecrets } from "./signature.ts";
-import { DeliveryStore } from "./store.ts";
-import { createWorker, type Worker } from "./worker.ts";
+import type { Logger } from "./ops/log.ts";
+import { createMetaRefresher, type MetaRefresher } from "./github/meta.ts";
+import { createMetrics, type Metrics } from "./ops/metrics.ts";
+import { createMetricsShare } from "./ops/metrics_share.ts";
+import {
+  createHandler,
+  type Readiness,
+  type ServeInfo,
+} from "./http/server.ts";
+import { importSecrets } from "./security/signature.ts";
+import { DeliveryStore } from "./store/store.ts";
+import { createWorker, type Worker } from "./worker/worker.ts";
 
 /** Options of {@link createApp}; everything but `config` and `log` has a default. */
 export interface AppOptions {

@@ -7,8 +7,8 @@
  * @module
  */
 
-import { deadline } from "./deadline.ts";
-import type { Logger } from "./log.ts";
+import { deadline } from "./_util/deadline.ts";
+import type { Logger } from "./ops/log.ts";
 
 /** What a handler is given for one attempt at one delivery. */
 export interface HandlerContext<P = unknown> {

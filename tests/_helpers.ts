@@ -1,9 +1,9 @@
 // Shared test helpers: configs, signed requests, fake `info`, subprocesses.
 
-import { type Config, loadConfig } from "../lib/config.ts";
-import { createLogger, type Logger } from "../lib/log.ts";
-import { signBody } from "../lib/signature.ts";
-import type { ServeInfo } from "../lib/server.ts";
+import { type Config, loadConfig } from "../lib/config/config.ts";
+import { createLogger, type Logger } from "../lib/ops/log.ts";
+import { signBody } from "../lib/security/signature.ts";
+import type { ServeInfo } from "../lib/http/server.ts";
 
 export const SECRET = "It's a Secret to Everybody";
 export const encoder = new TextEncoder();
@@ -263,4 +263,4 @@ export async function postDelivery(
 }
 
 /** The server's body digest, for building deliveries in store tests. */
-export { sha256Hex } from "../lib/digest.ts";
+export { sha256Hex } from "../lib/_util/digest.ts";

@@ -10,7 +10,7 @@ import {
   runHandlers,
   type RunOptions,
 } from "../lib/dispatch.ts";
-import { createLogger, NULL_LOGGER } from "../lib/log.ts";
+import { createLogger, NULL_LOGGER } from "../lib/ops/log.ts";
 
 /** Deno 2.9 leaves the op and resource sanitizers off by default: turn them on. */
 const SANITIZE = { sanitizeOps: true, sanitizeResources: true } as const;

@@ -20,7 +20,7 @@ import {
   CONFIG_VARIABLES,
   loadConfig,
   readEnvironment,
-} from "../lib/config.ts";
+} from "../lib/config/config.ts";
 
 /** Where `path` lives: its folder (for a KV file and its -wal/-shm files). */
 function folderOf(path: string): string {
@@ -39,7 +39,7 @@ function hostPort(url: URL): string {
  *
  * @example
  * ```ts
- * import { loadConfig } from "../lib/config.ts";
+ * import { loadConfig } from "../lib/config/config.ts";
  * import { productionFlags } from "./flags.ts";
  * productionFlags(loadConfig({ GITHUB_WEBHOOK_SECRET: "x" }))[0];
  * // "--allow-net=0.0.0.0:8000,api.github.com:443"

@@ -24,9 +24,9 @@
  */
 
 import { parseOrExit, UsageError, walkArgs } from "./_cli.ts";
-import { mergeEnv, readDotenvFile, readRealEnv } from "../lib/config.ts";
-import { openKv as openKvPath } from "../lib/kv.ts";
-import { DeliveryStore } from "../lib/store.ts";
+import { mergeEnv, readDotenvFile, readRealEnv } from "../lib/config/config.ts";
+import { openKv as openKvPath } from "../lib/store/kv.ts";
+import { DeliveryStore } from "../lib/store/store.ts";
 
 /** The help text printed by `--help` and after a usage error. */
 export const USAGE: string =

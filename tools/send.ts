@@ -19,8 +19,8 @@
  */
 
 import { parseOrExit, UsageError, walkArgs } from "./_cli.ts";
-import { mergeEnv, parseDotenv, readRealEnv } from "../lib/config.ts";
-import { signBody } from "../lib/signature.ts";
+import { mergeEnv, parseDotenv, readRealEnv } from "../lib/config/config.ts";
+import { signBody } from "../lib/security/signature.ts";
 
 /** The help text printed by `--help` and after a usage error. */
 export const USAGE: string = `Usage: deno task send <event> [file] [options]

@@ -23,7 +23,7 @@ import {
   pushTemplate,
   randomSalt,
 } from "./_payload.ts";
-import { sha256Hex } from "../../lib/digest.ts";
+import { sha256Hex } from "../../lib/_util/digest.ts";
 
 const { values } = parseArgs({
   args: Deno.args,

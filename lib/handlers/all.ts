@@ -16,7 +16,7 @@ import type { HandlerContext } from "../dispatch.ts";
  * @example
  * ```ts
  * import all from "./all.ts";
- * import { NULL_LOGGER } from "../log.ts";
+ * import { NULL_LOGGER } from "../ops/log.ts";
  * all({
  *   event: "star",
  *   action: "created",

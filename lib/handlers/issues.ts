@@ -20,7 +20,7 @@ import type { IssuesEvent } from "./github_types.ts";
  * @example
  * ```ts
  * import { opened } from "./issues.ts";
- * import { NULL_LOGGER } from "../log.ts";
+ * import { NULL_LOGGER } from "../ops/log.ts";
  * opened({
  *   event: "issues",
  *   action: "opened",
@@ -68,7 +68,7 @@ export function opened(ctx: HandlerContext<IssuesEvent>): void {
  * @example
  * ```ts
  * import { closed } from "./issues.ts";
- * import { NULL_LOGGER } from "../log.ts";
+ * import { NULL_LOGGER } from "../ops/log.ts";
  * closed({
  *   event: "issues",
  *   action: "closed",
@@ -103,7 +103,7 @@ export function closed(ctx: HandlerContext<IssuesEvent>): void {
  * @example
  * ```ts
  * import { reopened } from "./issues.ts";
- * import { NULL_LOGGER } from "../log.ts";
+ * import { NULL_LOGGER } from "../ops/log.ts";
  * reopened({
  *   event: "issues",
  *   action: "reopened",

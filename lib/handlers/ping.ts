@@ -19,7 +19,7 @@ import type { PingEvent } from "./github_types.ts";
  * @example
  * ```ts
  * import ping from "./ping.ts";
- * import { NULL_LOGGER } from "../log.ts";
+ * import { NULL_LOGGER } from "../ops/log.ts";
  * ping({
  *   event: "ping",
  *   action: undefined,

@@ -15,7 +15,7 @@ import type { PullRequestEvent } from "./github_types.ts";
  * @example
  * ```ts
  * import { opened } from "./pull_request.ts";
- * import { NULL_LOGGER } from "../log.ts";
+ * import { NULL_LOGGER } from "../ops/log.ts";
  * opened({
  *   event: "pull_request",
  *   action: "opened",
@@ -61,7 +61,7 @@ export function opened(ctx: HandlerContext<PullRequestEvent>): void {
  * @example
  * ```ts
  * import { synchronize } from "./pull_request.ts";
- * import { NULL_LOGGER } from "../log.ts";
+ * import { NULL_LOGGER } from "../ops/log.ts";
  * synchronize({
  *   event: "pull_request",
  *   action: "synchronize",
@@ -108,7 +108,7 @@ export function synchronize(ctx: HandlerContext<PullRequestEvent>): void {
  * @example
  * ```ts
  * import { closed } from "./pull_request.ts";
- * import { NULL_LOGGER } from "../log.ts";
+ * import { NULL_LOGGER } from "../ops/log.ts";
  * closed({
  *   event: "pull_request",
  *   action: "closed",
@@ -143,7 +143,7 @@ export function closed(ctx: HandlerContext<PullRequestEvent>): void {
  * @example
  * ```ts
  * import { ready_for_review } from "./pull_request.ts";
- * import { NULL_LOGGER } from "../log.ts";
+ * import { NULL_LOGGER } from "../ops/log.ts";
  * ready_for_review({
  *   event: "pull_request",
  *   action: "ready_for_review",

@@ -16,7 +16,7 @@ import type { PushEvent } from "./github_types.ts";
  * @example
  * ```ts
  * import push from "./push.ts";
- * import { NULL_LOGGER } from "../log.ts";
+ * import { NULL_LOGGER } from "../ops/log.ts";
  * push({
  *   event: "push",
  *   action: undefined,

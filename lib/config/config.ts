@@ -1,0 +1,342 @@
+/**
+ * Configuration: every environment variable of the contract, parsed and
+ * validated in one pure function ({@link loadConfig}) that reports every
+ * problem at once. It reads no environment itself: `main.ts` passes a record
+ * built from `Deno.env` and `.env` ({@link mergeEnv}).
+ *
+ * @module
+ */
+
+import { type Cidr, parseCidr, parseIp } from "../security/cidr.ts";
+import { LOG_LEVELS, type LogFormat, type LogLevel } from "../ops/log.ts";
+
+/** Every variable hookgate reads, in the contract's order. */
+export const CONFIG_VARIABLES = [
+  "GITHUB_WEBHOOK_SECRET",
+  "GITHUB_WEBHOOK_SECRET_PREVIOUS",
+  "PORT",
+  "HOST",
+  "WEBHOOK_PATH",
+  "MAX_BODY_BYTES",
+  "IP_ALLOWLIST",
+  "EXTRA_ALLOWED_CIDRS",
+  "TRUSTED_PROXIES",
+  "GITHUB_META_URL",
+  "GITHUB_META_REFRESH_SECONDS",
+  "GITHUB_TOKEN",
+  "KV_PATH",
+  "ADMIN_TOKEN",
+  "HANDLER_TIMEOUT_MS",
+  "MAX_CONCURRENCY",
+  "BODY_TIMEOUT_MS",
+  "MAX_ATTEMPTS",
+  "DELIVERY_TTL_DAYS",
+  "LOG_LEVEL",
+  "LOG_FORMAT",
+  "DENO_DEPLOYMENT_ID",
+  "DENO_KV_ACCESS_TOKEN",
+] as const;
+
+/** The fully resolved configuration. */
+export interface Config {
+  /** Current secret first, then the previous one when set. */
+  secrets: string[];
+  port: number;
+  host: string;
+  webhookPath: string;
+  maxBodyBytes: number;
+  ipAllowlist: "github" | "off";
+  extraAllowedCidrs: Cidr[];
+  trustedProxies: Cidr[];
+  metaUrl: string;
+  metaRefreshSeconds: number;
+  githubToken: string | undefined;
+  /** A file path, `:memory:`, a KV Connect URL, or `""` for Deno Deploy's managed KV. */
+  kvPath: string;
+  adminToken: string | undefined;
+  handlerTimeoutMs: number;
+  maxConcurrency: number;
+  bodyTimeoutMs: number;
+  maxAttempts: number;
+  deliveryTtlMs: number;
+  logLevel: LogLevel;
+  logFormat: LogFormat;
+  /** True on Deno Deploy (`DENO_DEPLOYMENT_ID` set). */
+  deploy: boolean;
+}
+
+/** Thrown by {@link loadConfig}; `problems` lists every bad variable. */
+export class ConfigError extends Error {
+  /** @param problems one line per bad variable */
+  constructor(readonly problems: string[]) {
+    super(`Cannot start:\n  ${problems.join("\n  ")}`);
+    this.name = "ConfigError";
+  }
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+const DAY_MS = 86_400_000;
+/** A DNS host name: dot-separated labels of letters, digits and inner hyphens. */
+const HOSTNAME =
+  /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+/** The longest delay `setTimeout` honours (2^31 - 1 ms, about 24.8 days). */
+const MAX_TIMER_MS = 2_147_483_647;
+
+/**
+ * Parses and validates the environment. Throws a {@link ConfigError} naming
+ * every bad variable and what is wrong with its value.
+ *
+ * @example
+ * ```ts
+ * import { loadConfig } from "./config.ts";
+ * const config = loadConfig({ GITHUB_WEBHOOK_SECRET: "s3cret" });
+ * config.port; // 8000
+ * ```
+ */
+export function loadConfig(env: Env): Config {
+  const problems: string[] = [];
+  const get = (name: string): string | undefined => {
+    const value = env[name];
+    return value === undefined || value.trim() === ""
+      ? undefined
+      : value.trim();
+  };
+
+  function int(
+    name: string,
+    fallback: number,
+    max = Number.MAX_SAFE_INTEGER,
+  ): number {
+    const raw = get(name);
+    if (raw === undefined) return fallback;
+    if (!/^[0-9]+$/.test(raw) || Number(raw) < 1 || Number(raw) > max) {
+      problems.push(
+        `${name} must be a positive integer${
+          max < Number.MAX_SAFE_INTEGER ? ` up to ${max}` : ""
+        }: current value is ${JSON.stringify(raw)}`,
+      );
+      return fallback;
+    }
+    return Number(raw);
+  }
+
+  function oneOf<T extends string>(
+    name: string,
+    allowed: readonly T[],
+    fallback: T,
+  ): T {
+    const raw = get(name);
+    if (raw === undefined) return fallback;
+    const lower = raw.toLowerCase() as T;
+    if (!allowed.includes(lower)) {
+      problems.push(
+        `${name} must be one of ${allowed.join(", ")}: current value is ${
+          JSON.stringify(raw)
+        }`,
+      );
+      return fallback;
+    }
+    return lower;
+  }
+
+  function cidrs(name: string): Cidr[] {
+    const raw = get(name);
+    if (raw === undefined) return [];
+    const out: Cidr[] = [];
+    for (const part of raw.split(",")) {
+      const item = part.trim();
+      if (item === "") continue;
+      const cidr = parseCidr(item);
+      if (cidr === null) {
+        problems.push(`${name} holds an invalid CIDR: ${JSON.stringify(item)}`);
+      } else out.push(cidr);
+    }
+    return out;
+  }
+
+  // Secrets are not trimmed: a secret is exactly what GitHub was given.
+  const secret = env.GITHUB_WEBHOOK_SECRET;
+  if (secret === undefined || secret === "") {
+    problems.push(
+      "GITHUB_WEBHOOK_SECRET is not set: create one with `deno task secret` and give the same value to GitHub",
+    );
+  }
+  const previous = env.GITHUB_WEBHOOK_SECRET_PREVIOUS;
+
+  const port = get("PORT") === "0" ? 0 : int("PORT", 8000, 65535);
+  const host = get("HOST") ?? "0.0.0.0";
+  if (parseIp(host) === null && !HOSTNAME.test(host)) {
+    problems.push(
+      `HOST must be an IP address or a host name: current value is ${
+        JSON.stringify(host)
+      }`,
+    );
+  }
+
+  const webhookPath = get("WEBHOOK_PATH") ?? "/webhook";
+  if (!/^\/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$/.test(webhookPath)) {
+    problems.push(
+      `WEBHOOK_PATH must be a URL path starting with "/": current value is ${
+        JSON.stringify(webhookPath)
+      }`,
+    );
+  }
+
+  const metaUrl = get("GITHUB_META_URL") ?? "https://api.github.com/meta";
+  try {
+    const url = new URL(metaUrl);
+    if (url.protocol !== "https:" && url.protocol !== "http:") {
+      throw new Error();
+    }
+  } catch {
+    problems.push(
+      `GITHUB_META_URL must be an http(s) URL: current value is ${
+        JSON.stringify(metaUrl)
+      }`,
+    );
+  }
+
+  const ipAllowlist = oneOf(
+    "IP_ALLOWLIST",
+    ["github", "off"] as const,
+    "github",
+  );
+  const kvPath = env.KV_PATH?.trim() || "./data/hookgate.kv";
+  const deploy = get("DENO_DEPLOYMENT_ID") !== undefined;
+
+  const config: Config = {
+    secrets: [secret ?? "", ...(previous ? [previous] : [])],
+    port,
+    host,
+    webhookPath,
+    maxBodyBytes: int("MAX_BODY_BYTES", 26_214_400),
+    ipAllowlist,
+    extraAllowedCidrs: cidrs("EXTRA_ALLOWED_CIDRS"),
+    trustedProxies: cidrs("TRUSTED_PROXIES"),
+    metaUrl,
+    metaRefreshSeconds: int(
+      "GITHUB_META_REFRESH_SECONDS",
+      3600,
+      MAX_TIMER_MS / 1000 | 0,
+    ),
+    githubToken: get("GITHUB_TOKEN"),
+    kvPath: deploy && env.KV_PATH === undefined ? "" : kvPath,
+    adminToken: env.ADMIN_TOKEN?.trim() ? env.ADMIN_TOKEN : undefined,
+    handlerTimeoutMs: int("HANDLER_TIMEOUT_MS", 30_000, MAX_TIMER_MS),
+    maxConcurrency: int("MAX_CONCURRENCY", 8),
+    bodyTimeoutMs: int("BODY_TIMEOUT_MS", 10_000, MAX_TIMER_MS),
+    maxAttempts: int("MAX_ATTEMPTS", 5),
+    deliveryTtlMs: int("DELIVERY_TTL_DAYS", 7, 36_500) * DAY_MS,
+    logLevel: oneOf("LOG_LEVEL", LOG_LEVELS, "info"),
+    logFormat: oneOf("LOG_FORMAT", ["json", "pretty"] as const, "json"),
+    deploy,
+  };
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}
+
+/**
+ * Parses a `.env` file: `NAME=value` lines, `#` comments, optional `export `,
+ * single- or double-quoted values (double quotes understand `\n`).
+ *
+ * @example
+ * ```ts
+ * import { parseDotenv } from "./config.ts";
+ * parseDotenv("# comment\nPORT=9000\nexport NAME='a b'\n"); // { PORT: "9000", NAME: "a b" }
+ * ```
+ */
+export function parseDotenv(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const rawLine of text.split(/\r?\n/)) {
+    const line = rawLine.trim();
+    if (line === "" || line.startsWith("#")) continue;
+    const match = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$/.exec(
+      line,
+    );
+    if (!match) continue;
+    const name = match[1]!;
+    let value = match[2]!;
+    const quoted = /^(["'])(.*?)(?<!\\)\1\s*(?:#.*)?$/.exec(value);
+    if (quoted) {
+      value = quoted[1] === '"'
+        ? quoted[2]!.replace(/\\n/g, "\n").replace(/\\"/g, '"')
+        : quoted[2]!;
+    } else {
+      value = value.replace(/\s+#.*$/, "");
+    }
+    out[name] = value;
+  }
+  return out;
+}
+
+/**
+ * Merges `.env` values under the real environment: a variable set in the
+ * real environment wins.
+ *
+ * @example
+ * ```ts
+ * import { mergeEnv } from "./config.ts";
+ * mergeEnv({ PORT: "1" }, { PORT: "2", HOST: "::" }); // { PORT: "1", HOST: "::" }
+ * ```
+ */
+export function mergeEnv(
+  real: Env,
+  dotenv: Readonly<Record<string, string>>,
+): Record<string, string | undefined> {
+  const out: Record<string, string | undefined> = { ...dotenv };
+  for (const [name, value] of Object.entries(real)) {
+    if (value !== undefined) out[name] = value;
+  }
+  return out;
+}
+
+/**
+ * Reads the hookgate variables from `Deno.env` and `./.env` (if present).
+ * Only the names in {@link CONFIG_VARIABLES} are read, so `--allow-env` can
+ * list exactly those.
+ */
+export async function readEnvironment(
+  dotenvPath = ".env",
+): Promise<Record<string, string | undefined>> {
+  return mergeEnv(
+    readRealEnv(CONFIG_VARIABLES),
+    await readDotenvFile(dotenvPath),
+  );
+}
+
+/**
+ * Reads the named variables from `Deno.env`; a name that `--allow-env` does
+ * not cover reads as unset.
+ */
+export function readRealEnv(
+  names: readonly string[],
+): Record<string, string | undefined> {
+  const env: Record<string, string | undefined> = {};
+  for (const name of names) {
+    try {
+      env[name] = Deno.env.get(name);
+    } catch {
+      // --allow-env narrower than our list: treat as unset.
+    }
+  }
+  return env;
+}
+
+/**
+ * Reads and parses a `.env` file; a missing or unreadable (no
+ * `--allow-read`) file is empty. Other errors are thrown.
+ */
+export async function readDotenvFile(
+  path: string,
+): Promise<Record<string, string>> {
+  try {
+    return parseDotenv(await Deno.readTextFile(path));
+  } catch (err) {
+    if (
+      err instanceof Deno.errors.NotFound ||
+      err instanceof Deno.errors.NotCapable
+    ) return {};
+    throw err;
+  }
+}

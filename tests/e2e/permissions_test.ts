@@ -1,0 +1,134 @@
+// The production guide's flags: the server runs and serves under exactly
+// `deno task flags`' output, and everything else is refused.
+
+import assert from "node:assert/strict";
+import { CONFIG_VARIABLES, loadConfig } from "../../lib/config/config.ts";
+import { productionFlags } from "../../tools/flags.ts";
+import { freePort, postDelivery, waitFor } from "../_helpers.ts";
+
+Deno.test("productionFlags() names the listen address, the meta host and the data folder", () => {
+  assert.deepEqual(
+    productionFlags(loadConfig({ GITHUB_WEBHOOK_SECRET: "x" }), ".env"),
+    [
+      "--allow-net=0.0.0.0:8000,api.github.com:443",
+      `--allow-env=${CONFIG_VARIABLES.join(",")}`,
+      "--allow-read=./data,.env",
+      "--allow-write=./data",
+    ],
+  );
+  const v6 = productionFlags(
+    loadConfig({
+      GITHUB_WEBHOOK_SECRET: "x",
+      HOST: "::",
+      PORT: "9000",
+      IP_ALLOWLIST: "off",
+      KV_PATH: "/var/lib/hookgate/hookgate.kv",
+    }),
+  );
+  assert.equal(v6[0], "--allow-net=[::]:9000");
+  assert.equal(v6[2], "--allow-read=/var/lib/hookgate");
+});
+
+Deno.test("the server runs under exactly the production flags, and nothing else is allowed", async () => {
+  const cwd = await Deno.makeTempDir({ prefix: "hookgate-perm-" });
+  const meta = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    () => Response.json({ hooks: ["127.0.0.0/8"] }),
+  );
+  const port = freePort();
+  const env = {
+    GITHUB_WEBHOOK_SECRET: "It's a Secret to Everybody",
+    HOST: "127.0.0.1",
+    PORT: String(port),
+    GITHUB_META_URL: `http://127.0.0.1:${meta.addr.port}/meta`,
+    KV_PATH: `${cwd}/state/hookgate.kv`,
+    LOG_FORMAT: "json",
+  };
+  const flags = productionFlags(loadConfig(env));
+  const probe =
+    new URL("../fixtures/permission_probe.ts", import.meta.url).pathname;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--config",
+      new URL("../../deno.json", import.meta.url).pathname,
+      "--no-prompt",
+      ...flags,
+      probe,
+      String(freePort()),
+    ],
+    cwd,
+    env: {
+      PATH: Deno.env.get("PATH") ?? "",
+      HOME: Deno.env.get("HOME") ?? "",
+      NO_COLOR: "1",
+      ...env,
+    },
+    clearEnv: true,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const lines: string[] = [];
+  const pump = (async () => {
+    const decoder = new TextDecoder();
+    let rest = "";
+    for await (const chunk of child.stdout) {
+      rest += decoder.decode(chunk, { stream: true });
+      const parts = rest.split("\n");
+      rest = parts.pop()!;
+      lines.push(...parts);
+    }
+  })();
+  const stderr = new Response(child.stderr).text();
+  try {
+    await waitFor(
+      () => lines.filter((l) => l.startsWith('{"probe"')).length === 6,
+      20_000,
+      "probes",
+    );
+    const results = Object.fromEntries(
+      lines.filter((l) => l.startsWith('{"probe"')).map((l) => {
+        const { probe, result } = JSON.parse(l);
+        return [probe, result];
+      }),
+    );
+    for (const [name, result] of Object.entries(results)) {
+      assert.equal(result, "refused", `${name} is refused`);
+    }
+    // …and the server itself works: listens, fetched the meta list, stores.
+    await waitFor(
+      async () => {
+        const res = await fetch(`http://127.0.0.1:${port}/readyz`);
+        await res.body?.cancel();
+        return res.status === 200;
+      },
+      10_000,
+      "ready",
+    );
+    const ping = await Deno.readTextFile(
+      new URL("../../examples/ping.json", import.meta.url),
+    );
+    const res = await postDelivery(`http://127.0.0.1:${port}`, {
+      event: "ping",
+      id: "perm-1",
+      body: ping,
+    });
+    assert.equal(res.status, 202);
+    await waitFor(
+      () => lines.some((l) => l.includes('"msg":"delivery done"')),
+      10_000,
+      "done",
+    ).catch((err) => {
+      throw new Error(`${err.message}; output:\n${lines.join("\n")}`);
+    });
+  } finally {
+    child.kill("SIGTERM");
+    const status = await child.status;
+    await pump;
+    const err = await stderr;
+    await meta.shutdown();
+    await Deno.remove(cwd, { recursive: true });
+    assert.equal(status.code, 0, err);
+  }
+});

@@ -1,0 +1,471 @@
+// The worker and the admin API through a whole app on real KV: accept → lease
+// → handlers → outcome, retries, timeouts, the concurrency cap, replay.
+
+import assert from "node:assert/strict";
+import { type App, createApp } from "../../lib/app.ts";
+import { deadline, deadlineTimerRunning } from "../../lib/_util/deadline.ts";
+import type { HandlerContext, HandlerRegistry } from "../../lib/dispatch.ts";
+import {
+  captureLogger,
+  deliveryRequest,
+  fakeInfo,
+  testConfig,
+  waitFor,
+} from "../_helpers.ts";
+
+interface Running extends AsyncDisposable {
+  app: App;
+  post(init?: Parameters<typeof deliveryRequest>[0]): Promise<Response>;
+  logs: ReturnType<typeof captureLogger>;
+  waitStatus(id: string, status: string, ms?: number): Promise<void>;
+}
+
+async function run(
+  registry: HandlerRegistry,
+  env: Record<string, string> = {},
+): Promise<Running> {
+  const logs = captureLogger("info");
+  const kv = await Deno.openKv(":memory:");
+  const app = await createApp({
+    config: testConfig(env),
+    log: logs.log,
+    kv,
+    registry,
+    worker: { pollMs: 20, retryBaseMs: 10, leaseMarginMs: 200 },
+  });
+  const stop = new AbortController();
+  app.start(stop.signal);
+  return {
+    app,
+    logs,
+    async post(init = {}) {
+      return await app.fetch(await deliveryRequest(init), fakeInfo());
+    },
+    async waitStatus(id, status, ms = 5000) {
+      await waitFor(
+        async () => (await app.store.get(id))?.status === status,
+        ms,
+        `${id} ${status}`,
+      );
+    },
+    async [Symbol.asyncDispose]() {
+      stop.abort();
+      await app.close(1000);
+      kv.close();
+    },
+  };
+}
+
+Deno.test("a handler that throws twice then succeeds is done after 3 attempts", async () => {
+  let calls = 0;
+  const attempts: number[] = [];
+  await using r = await run({
+    push: {
+      default(ctx: HandlerContext) {
+        attempts.push(ctx.attempt);
+        if (++calls < 3) throw new Error(`boom ${calls}`);
+      },
+    },
+  });
+  const res = await r.post({ id: "retry-me", event: "push" });
+  assert.equal(res.status, 202);
+  await res.body?.cancel();
+  await r.waitStatus("retry-me", "done");
+  const record = await r.app.store.get("retry-me");
+  assert.equal(record?.attempts, 3);
+  assert.equal(record?.error, null);
+  assert.deepEqual(attempts, [1, 2, 3]);
+  assert.equal(
+    r.app.metrics.value("webhook_handler_runs_total", {
+      event: "push",
+      result: "error",
+    }),
+    2,
+  );
+  assert.equal(
+    r.app.metrics.value("webhook_handler_runs_total", {
+      event: "push",
+      result: "ok",
+    }),
+    1,
+  );
+  const failed = r.logs.lines.filter((l) => l.msg === "delivery failed");
+  assert.equal(failed.length, 2);
+  assert.equal(failed[0]!.delivery, "retry-me");
+  const done = r.logs.lines.find((l) => l.msg === "delivery done");
+  assert.ok(done && typeof done.ms === "number" && done.event === "push");
+});
+
+Deno.test("a hanging handler times out, is retried and ends dead", async () => {
+  let aborted = 0;
+  await using r = await run({
+    push: {
+      default(ctx: HandlerContext) {
+        ctx.signal.addEventListener("abort", () => aborted++);
+        return new Promise(() => {}); // never settles
+      },
+    },
+  }, { HANDLER_TIMEOUT_MS: "30", MAX_ATTEMPTS: "2" });
+  (await r.post({ id: "hang", event: "push" })).body?.cancel();
+  await r.waitStatus("hang", "dead");
+  const record = await r.app.store.get("hang");
+  assert.equal(record?.attempts, 2);
+  assert.match(record?.error ?? "", /timed out after 30 ms/);
+  assert.equal(aborted, 2, "each attempt's signal fired");
+  assert.equal(
+    r.app.metrics.value("webhook_handler_runs_total", {
+      event: "push",
+      result: "timeout",
+    }),
+    2,
+  );
+});
+
+Deno.test("a dead delivery that comes again is queued again", async () => {
+  let fail = true;
+  await using r = await run({
+    push: {
+      default() {
+        if (fail) throw new Error("not yet");
+      },
+    },
+  }, { MAX_ATTEMPTS: "1" });
+  const body = JSON.stringify({ ref: "refs/heads/main" });
+  (await r.post({ id: "again", event: "push", body })).body?.cancel();
+  await r.waitStatus("again", "dead");
+  fail = false;
+  const res = await r.post({ id: "again", event: "push", body });
+  assert.equal(res.status, 202);
+  assert.deepEqual(await res.json(), { status: "queued", delivery: "again" });
+  await r.waitStatus("again", "done");
+});
+
+Deno.test("never more than MAX_CONCURRENCY handlers run at once", async () => {
+  let active = 0;
+  let peak = 0;
+  await using r = await run({
+    push: {
+      async default() {
+        active++;
+        peak = Math.max(peak, active);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        active--;
+      },
+    },
+  }, { MAX_CONCURRENCY: "3" });
+  const ids = Array.from({ length: 12 }, (_, i) => `c${i}`);
+  await Promise.all(
+    ids.map(async (id) => (await r.post({ id, event: "push" })).body?.cancel()),
+  );
+  for (const id of ids) await r.waitStatus(id, "done");
+  assert.equal(peak, 3, `peak was ${peak}`);
+  assert.equal(r.app.worker.peak, 3);
+});
+
+Deno.test("a delivery with no handler for its event is skipped; * still sees it", async () => {
+  const seen: string[] = [];
+  await using r = await run({
+    "*": { default: (ctx: HandlerContext) => void seen.push(ctx.event) },
+  });
+  (await r.post({ id: "s1", event: "star" })).body?.cancel();
+  await r.waitStatus("s1", "skipped");
+  assert.deepEqual(seen, ["star"]);
+});
+
+Deno.test("a large payload is parsed for the handlers only after its 202 is sent", async () => {
+  let ran = false;
+  await using r = await run({
+    push: { default: () => void (ran = true) },
+  });
+  // Over 1 MiB: only scanned on receipt, parsed for the handlers later.
+  const body = JSON.stringify({ pad: "x".repeat(1_200_000) });
+  const res = await r.post({ id: "big", event: "push", body });
+  await res.body?.cancel();
+  assert.equal(res.status, 202);
+  assert.equal(ran, false, "the handler ran before the 202 was returned");
+  await r.waitStatus("big", "done");
+  assert.equal(ran, true);
+});
+
+Deno.test("a handler gets event, action, delivery, attempt, payload, logger and signal", async () => {
+  let got: HandlerContext | undefined;
+  await using r = await run({
+    issues: { opened: (ctx: HandlerContext) => void (got = ctx) },
+  });
+  const body = JSON.stringify({ action: "opened", issue: { number: 7 } });
+  (await r.post({ id: "ctx", event: "issues", body })).body?.cancel();
+  await r.waitStatus("ctx", "done");
+  assert.equal(got?.event, "issues");
+  assert.equal(got?.action, "opened");
+  assert.equal(got?.delivery, "ctx");
+  assert.equal(got?.attempt, 1);
+  assert.deepEqual(got?.payload, { action: "opened", issue: { number: 7 } });
+  assert.ok(got?.signal instanceof AbortSignal);
+  assert.equal(typeof got?.log.info, "function");
+});
+
+Deno.test("admin API", async (t) => {
+  let calls = 0;
+  await using r = await run({ push: { default: () => void calls++ } }, {
+    ADMIN_TOKEN: "t0ken",
+  });
+  (await r.post({
+    id: "adm",
+    event: "push",
+    body: '{"ref":"x","sender":{"login":"octocat"}}',
+  }))
+    .body?.cancel();
+  await r.waitStatus("adm", "done");
+  const call = (
+    path: string,
+    init: RequestInit = {},
+    token: string | null = "t0ken",
+  ) =>
+    r.app.fetch(
+      new Request(`http://hookgate.test${path}`, {
+        ...init,
+        headers: {
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+          ...init.headers,
+        },
+      }),
+      fakeInfo(),
+    );
+
+  await t.step("401 without or with a wrong token", async () => {
+    for (const token of [null, "wrong", "t0ken2"]) {
+      const res = await call("/deliveries", {}, token);
+      assert.equal(res.status, 401);
+      assert.equal((await res.json()).error, "unauthorized");
+    }
+  });
+  await t.step(
+    "GET /deliveries lists newest first with the contract's fields",
+    async () => {
+      const res = await call("/deliveries?limit=10");
+      assert.equal(res.status, 200);
+      const { deliveries } = await res.json();
+      assert.equal(deliveries.length, 1);
+      const d = deliveries[0];
+      for (
+        const key of [
+          "id",
+          "event",
+          "action",
+          "status",
+          "attempts",
+          "receivedAt",
+          "finishedAt",
+          "error",
+        ]
+      ) {
+        assert.ok(key in d, `has ${key}`);
+      }
+      assert.equal(d.id, "adm");
+      assert.equal(d.status, "done");
+      assert.equal(d.sender, "octocat");
+    },
+  );
+  await t.step("a bad limit is 400", async () => {
+    assert.equal((await call("/deliveries?limit=abc")).status, 400);
+  });
+  await t.step("GET /deliveries/<id> and 404 for an unknown id", async () => {
+    const res = await call("/deliveries/adm");
+    assert.equal((await res.json()).attempts, 1);
+    const missing = await call("/deliveries/nope");
+    assert.equal(missing.status, 404);
+    await missing.body?.cancel();
+    const malformed = await call("/deliveries/%ZZ");
+    assert.equal(malformed.status, 404, "a malformed escape is not a 500");
+    await malformed.body?.cancel();
+  });
+  await t.step("GET /deliveries/<id>/body is the raw bytes", async () => {
+    const res = await call("/deliveries/adm/body");
+    assert.equal(await res.text(), '{"ref":"x","sender":{"login":"octocat"}}');
+  });
+  await t.step("POST /deliveries/<id>/replay runs it again", async () => {
+    const res = await call("/deliveries/adm/replay", { method: "POST" });
+    assert.equal(res.status, 202);
+    await res.body?.cancel();
+    await waitFor(
+      async () => (await r.app.store.get("adm"))?.attempts === 2,
+      5000,
+      "2nd attempt",
+    );
+    await r.waitStatus("adm", "done");
+    assert.equal(calls, 2);
+  });
+  await t.step("replay by GET is 405; a cross-site POST is 403", async () => {
+    assert.equal((await call("/deliveries/adm/replay")).status, 405);
+    const res = await call("/deliveries/adm/replay", {
+      method: "POST",
+      headers: { origin: "https://evil.example" },
+    });
+    assert.equal(res.status, 403);
+    await res.body?.cancel();
+  });
+});
+
+Deno.test("the admin API answers 404 when ADMIN_TOKEN is unset", async () => {
+  await using r = await run({});
+  const res = await r.app.fetch(
+    new Request("http://x/deliveries", {
+      headers: { authorization: "Bearer " },
+    }),
+    fakeInfo(),
+  );
+  assert.equal(res.status, 404);
+  await res.body?.cancel();
+});
+
+Deno.test("fast path: leased deliveries wait in memory for a slot; beyond that they are queued", async () => {
+  let release: () => void = () => {};
+  let active = 0;
+  let peak = 0;
+  const ran: string[] = [];
+  await using r = await run({
+    push: {
+      async default(ctx: HandlerContext) {
+        active++;
+        peak = Math.max(peak, active);
+        ran.push(ctx.delivery);
+        if (ctx.delivery === "hold") {
+          await new Promise<void>((resolve) => release = resolve);
+        }
+        active--;
+      },
+    },
+  }, { MAX_CONCURRENCY: "1" });
+  (await r.post({ id: "hold", event: "push" })).body?.cancel();
+  await waitFor(() => ran.includes("hold"), 5000, "the first run");
+  // The only slot is busy: the next three are leased and wait in memory
+  // (1 × MAX_CONCURRENCY × 4 in all), the one after that is stored queued.
+  for (const id of ["w1", "w2", "w3", "q1"]) {
+    (await r.post({ id, event: "push" })).body?.cancel();
+  }
+  for (const id of ["w1", "w2", "w3"]) {
+    const record = await r.app.store.get(id);
+    assert.equal(record?.status, "running", `${id} is leased to this process`);
+  }
+  assert.equal((await r.app.store.get("q1"))?.status, "queued");
+  assert.deepEqual(ran, ["hold"], "nothing else ran while the slot was busy");
+  release();
+  for (const id of ["hold", "w1", "w2", "w3", "q1"]) {
+    await r.waitStatus(id, "done");
+    assert.equal((await r.app.store.get(id))?.attempts, 1, `${id} ran once`);
+  }
+  assert.equal(peak, 1, "never more than MAX_CONCURRENCY at once");
+  assert.deepEqual(ran.slice(0, 4), ["hold", "w1", "w2", "w3"], "in order");
+});
+
+Deno.test("fast path: a leased delivery whose process died is re-run when the lease expires", async () => {
+  const seen: number[] = [];
+  await using r = await run({
+    push: { default: (ctx: HandlerContext) => void seen.push(ctx.attempt) },
+  });
+  // Stored leased as a fast-path acceptance would be, but never run (a crash).
+  const body = new TextEncoder().encode('{"ref":"refs/heads/main"}');
+  const result = await r.app.store.accept({
+    id: "orphaned-lease",
+    event: "push",
+    action: undefined,
+    hookId: undefined,
+    target: undefined,
+    headers: {},
+    body,
+    kind: "json",
+    digest: "f".repeat(64),
+    receivedAt: Date.now(),
+    repository: undefined,
+    sender: undefined,
+  }, { leaseUntil: Date.now() + 100 });
+  assert.ok(result.status === "queued" && result.leased);
+  await r.waitStatus("orphaned-lease", "done");
+  assert.deepEqual(seen, [2], "re-run once, as the second attempt");
+});
+
+Deno.test("a replay of a running delivery runs it again after the current run", async () => {
+  let release: () => void = () => {};
+  let calls = 0;
+  await using r = await run({
+    push: {
+      async default() {
+        calls++;
+        if (calls === 1) {
+          await new Promise<void>((resolve) => release = resolve);
+        }
+      },
+    },
+  }, { ADMIN_TOKEN: "t" });
+  (await r.post({ id: "busy", event: "push" })).body?.cancel();
+  await waitFor(() => calls === 1, 5000, "the first run");
+  const res = await r.app.fetch(
+    new Request("http://x/deliveries/busy/replay", {
+      method: "POST",
+      headers: { authorization: "Bearer t" },
+    }),
+    fakeInfo(),
+  );
+  assert.equal(res.status, 202);
+  await res.body?.cancel();
+  release();
+  await waitFor(() => calls === 2, 5000, "the replayed run");
+  await r.waitStatus("busy", "done");
+  assert.equal((await r.app.store.get("busy"))?.attempts, 2);
+});
+
+Deno.test("a run cut short by a shutdown does not use up an attempt and is due again", async () => {
+  const logs = captureLogger("info");
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const app = await createApp({
+      config: testConfig({ MAX_ATTEMPTS: "1" }),
+      log: logs.log,
+      kv,
+      registry: { push: { default: () => new Promise(() => {}) } },
+      worker: { pollMs: 20 },
+    });
+    const stop = new AbortController();
+    app.start(stop.signal);
+    const res = await app.fetch(
+      await deliveryRequest({ id: "cut", event: "push" }),
+      fakeInfo(),
+    );
+    await res.body?.cancel();
+    await waitFor(
+      async () => (await app.store.get("cut"))?.status === "running",
+      5000,
+      "running",
+    );
+    stop.abort();
+    await app.close(30); // the handler never ends: aborted after 30 ms
+    const record = await app.store.get("cut");
+    assert.equal(record?.status, "queued");
+    assert.equal(record?.attempts, 0, "the interrupted attempt is not counted");
+    assert.match(record?.error ?? "", /shutdown/);
+    assert.deepEqual(await app.store.listDue(Date.now(), 10), ["cut"]);
+  } finally {
+    kv.close();
+  }
+});
+
+Deno.test("a running app holds the deadline timer until its signal aborts; on Deploy it does not", async () => {
+  for (const deploy of [false, true]) {
+    const kv = await Deno.openKv(":memory:");
+    const app = await createApp({
+      config: testConfig(deploy ? { DENO_DEPLOYMENT_ID: "test" } : {}),
+      log: captureLogger("info").log,
+      kv,
+      registry: {},
+      worker: { pollMs: 20 },
+    });
+    const stop = new AbortController();
+    app.start(stop.signal);
+    deadline(10_000, () => {})(); // as a request's body deadline would
+    assert.equal(deadlineTimerRunning(), !deploy, `deploy: ${deploy}`);
+    stop.abort();
+    assert.equal(deadlineTimerRunning(), false, `deploy: ${deploy}`);
+    await app.close(1000);
+    kv.close();
+  }
+});
