@@ -516,8 +516,7 @@ async function startServer(server: Server, label: string): Promise<Started> {
       "--allow-env",
       "--allow-read=.env,./data",
       "--allow-write=./data",
-      `${ROOT}main.ts`,
-      ...(PARALLEL > 1 ? ["--deno-serve"] : []),
+      PARALLEL > 1 ? `${ROOT}serve.ts` : `${ROOT}main.ts`,
     ];
   }
   // Under --parallel, hookgate gets every core (sharing the load

@@ -11,6 +11,7 @@ import { createAdminRoute } from "./ops/admin.ts";
 import { createDashboardRoute } from "./ops/dashboard/route.ts";
 import type { Config } from "./config/config.ts";
 import { holdDeadlines } from "./_util/deadline.ts";
+import { READY_KEY } from "./store/keys.ts";
 import { openKv, retryLocked } from "./store/kv.ts";
 import type { AcceptDelivery } from "./store/types.ts";
 import type { HandlerRegistry } from "./dispatch.ts";
@@ -27,6 +28,7 @@ import {
 import { importSecrets } from "./security/signature.ts";
 import { DeliveryStore } from "./store/store.ts";
 import { createWorker, type Worker } from "./worker/worker.ts";
+import { errorMessage } from "./_util/errors.ts";
 
 /** Options of {@link createApp}; everything but `config` and `log` has a default. */
 export interface AppOptions {
@@ -83,7 +85,7 @@ export function scheduleMetaCron(
     log.warn(
       "Deno.cron unavailable; refreshing the meta list on requests only",
       {
-        error: err instanceof Error ? err.message : String(err),
+        error: errorMessage(err),
       },
     );
     return false;
@@ -214,13 +216,13 @@ export async function createApp(options: AppOptions): Promise<App> {
     } else checks.allowlist = { ready: true, mode: "off" };
     try {
       if (closed) throw new Error("closed");
-      await retryLocked(() => kv.get(["hookgate", "ready"]));
+      await retryLocked(() => kv.get(READY_KEY));
       checks.kv = { ready: true };
     } catch (err) {
       ready = false;
       checks.kv = {
         ready: false,
-        error: err instanceof Error ? err.message : String(err),
+        error: errorMessage(err),
       };
       checks.reason ??= "the delivery store (Deno KV) is not available";
     }

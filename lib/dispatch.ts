@@ -9,6 +9,7 @@
 
 import { deadline } from "./_util/deadline.ts";
 import type { Logger } from "./ops/log.ts";
+import { describeError } from "./_util/errors.ts";
 
 /** What a handler is given for one attempt at one delivery. */
 export interface HandlerContext<P = unknown> {
@@ -203,18 +204,4 @@ function raceAbort(
       )
       .finally(() => signal.removeEventListener("abort", onAbort));
   });
-}
-
-/** A one-line, size-bounded description of anything thrown. */
-export function describeError(err: unknown): string {
-  let text: string;
-  if (err instanceof Error) text = `${err.name}: ${err.message}`;
-  else {
-    try {
-      text = typeof err === "string" ? err : JSON.stringify(err) ?? String(err);
-    } catch {
-      text = String(err);
-    }
-  }
-  return text.length > 1000 ? text.slice(0, 1000) + "…" : text;
 }

@@ -119,9 +119,10 @@ function inherited(): Record<string, string> {
 }
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
+const SERVE = new URL("../serve.ts", import.meta.url).pathname;
 const ROOT = new URL("..", import.meta.url).pathname;
 
-/** A `main.ts` subprocess with its output collected. */
+/** A `main.ts` (or, under `deno serve`, `serve.ts`) subprocess with its output collected. */
 export interface ServerProcess {
   child: Deno.ChildProcess;
   port: number;
@@ -163,8 +164,7 @@ export async function startServer(
       "--allow-read=.env,./data",
       "--allow-write=./data",
       ...(options.extraFlags ?? []),
-      MAIN,
-      ...(options.parallel ? ["--deno-serve"] : []),
+      options.parallel ? SERVE : MAIN,
     ],
     cwd,
     env: {

@@ -21,6 +21,7 @@ import {
   loadConfig,
   readEnvironment,
 } from "../lib/config/config.ts";
+import { errorMessage } from "../lib/_util/errors.ts";
 
 /** Where `path` lives: its folder (for a KV file and its -wal/-shm files). */
 function folderOf(path: string): string {
@@ -79,7 +80,7 @@ if (import.meta.main) {
   try {
     config = loadConfig(env);
   } catch (err) {
-    console.error(err instanceof Error ? err.message : String(err));
+    console.error(errorMessage(err));
     Deno.exit(1);
   }
   const flags = productionFlags(config, ".env");

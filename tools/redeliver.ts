@@ -27,6 +27,7 @@ import { parseOrExit, UsageError, walkArgs } from "./_cli.ts";
 import { mergeEnv, readDotenvFile, readRealEnv } from "../lib/config/config.ts";
 import { openKv as openKvPath } from "../lib/store/kv.ts";
 import { DeliveryStore } from "../lib/store/store.ts";
+import { errorMessage } from "../lib/_util/errors.ts";
 
 /** The help text printed by `--help` and after a usage error. */
 export const USAGE: string =
@@ -494,7 +495,7 @@ export async function main(
   try {
     dotenv = await readDotenvFile(dotenvPath);
   } catch (err) {
-    printError(`Cannot read ${dotenvPath}: ${describe(err)}`);
+    printError(`Cannot read ${dotenvPath}: ${errorMessage(err)}`);
     return 1;
   }
   const env = mergeEnv(real, dotenv);
@@ -540,7 +541,9 @@ export async function main(
         err instanceof Deno.errors.PermissionDenied
       ? "\n`deno task redeliver` may use ./data only; run tools/redeliver.ts with wider --allow-read/--allow-write for another path."
       : "";
-    printError(`Cannot open hookgate's KV ${kvPath}: ${describe(err)}${hint}`);
+    printError(
+      `Cannot open hookgate's KV ${kvPath}: ${errorMessage(err)}${hint}`,
+    );
     return 1;
   }
 
@@ -609,7 +612,7 @@ async function reconcile(
     try {
       status = (await store.get(delivery.guid))?.status;
     } catch (err) {
-      printError(`Cannot read hookgate's KV ${kvPath}: ${describe(err)}`);
+      printError(`Cannot read hookgate's KV ${kvPath}: ${errorMessage(err)}`);
       return 1;
     }
     if (status === undefined) {
@@ -719,7 +722,7 @@ async function listAttempts(
     } catch (err) {
       throw new ApiError(
         `GitHub's list of deliveries (page ${page}) is not JSON: ${
-          describe(err)
+          errorMessage(err)
         }`,
       );
     }
@@ -815,7 +818,7 @@ async function request(
       response = await api.fetch(url, { method, headers: api.headers });
     } catch (err) {
       throw new ApiError(
-        `Cannot reach ${api.base.origin} (${what}): ${describe(err)}`,
+        `Cannot reach ${api.base.origin} (${what}): ${errorMessage(err)}`,
       );
     }
     const limit = await rateLimitOf(response, api.now());
@@ -1025,10 +1028,6 @@ function clean(text: string): string {
     /[\u0000-\u001f\u007f-\u009f]/g,
     (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
   );
-}
-
-function describe(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

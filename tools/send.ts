@@ -21,6 +21,7 @@
 import { parseOrExit, UsageError, walkArgs } from "./_cli.ts";
 import { mergeEnv, parseDotenv, readRealEnv } from "../lib/config/config.ts";
 import { signBody } from "../lib/security/signature.ts";
+import { errorMessage } from "../lib/_util/errors.ts";
 
 /** The help text printed by `--help` and after a usage error. */
 export const USAGE: string = `Usage: deno task send <event> [file] [options]
@@ -237,7 +238,7 @@ export async function main(
           `Or pass a payload file: deno task send ${options.event} path/to/payload.json`,
       );
     } else {
-      printError(`Cannot read the payload file ${path}: ${describe(err)}`);
+      printError(`Cannot read the payload file ${path}: ${errorMessage(err)}`);
     }
     return 1;
   }
@@ -265,7 +266,7 @@ export async function main(
     dotenv = parseDotenv(new TextDecoder().decode(await readFile(dotenvPath)));
   } catch (err) {
     if (!(err instanceof Deno.errors.NotFound)) {
-      printError(`Cannot read ${dotenvPath}: ${describe(err)}`);
+      printError(`Cannot read ${dotenvPath}: ${errorMessage(err)}`);
       return 1;
     }
   }
@@ -318,13 +319,13 @@ export async function main(
   } catch (err) {
     printError(
       `Cannot reach ${url}: ${
-        describe(err)
+        errorMessage(err)
       }\nIs the server running (deno task start)?`,
     );
     return 1;
   }
   const answer = await response.text().catch((err) =>
-    `(body unreadable: ${describe(err)})`
+    `(body unreadable: ${errorMessage(err)})`
   );
   print(`HTTP ${response.status} ${response.statusText}`.trimEnd());
   if (answer !== "") print(answer);
@@ -427,10 +428,6 @@ async function listDir(path: string): Promise<string[]> {
     if (entry.isFile) names.push(entry.name);
   }
   return names;
-}
-
-function describe(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

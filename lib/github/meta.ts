@@ -21,26 +21,14 @@ import type { Logger } from "../ops/log.ts";
 import { NULL_LOGGER } from "../ops/log.ts";
 import type { Cidr, IpAddress, Matcher } from "../security/cidr.ts";
 import { createMatcher, isIpv4Mapped, parseCidr } from "../security/cidr.ts";
-
-/** The Deno KV key under which the last good list is persisted. */
-/**
- * The KV key of the fetch lease: among processes and isolates sharing one KV,
- * only the holder fetches from GitHub; the others read the persisted list.
- */
-export const META_LEASE_KEY: readonly ["hookgate", "meta", "lease"] = [
-  "hookgate",
-  "meta",
-  "lease",
-];
+import { backoffDelay } from "../_util/backoff.ts";
+import { describeError } from "../_util/errors.ts";
+import { sleep } from "../_util/timers.ts";
+import { META_KV_KEY, META_LEASE_KEY } from "../store/keys.ts";
+import { takeLease } from "../store/lease.ts";
 
 /** How long a fetch lease lasts (longer than one fetch with its timeout). */
 const LEASE_MS = 30_000;
-
-export const META_KV_KEY: readonly ["hookgate", "meta", "hooks"] = [
-  "hookgate",
-  "meta",
-  "hooks",
-];
 
 /** Options of {@link createMetaRefresher}. */
 export interface MetaRefresherOptions {
@@ -238,11 +226,6 @@ function sameList(a: readonly string[] | null, b: readonly string[]): boolean {
   return a !== null && a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
-function describeError(error: unknown): string {
-  if (error instanceof Error) return `${error.name}: ${error.message}`;
-  return String(error);
-}
-
 /** `origin + pathname` only: never credentials or a query string in logs. */
 function safeUrl(url: string): string {
   try {
@@ -312,20 +295,6 @@ async function readCapped(
     offset += chunk.byteLength;
   }
   return out;
-}
-
-/** Resolves after `ms`, or at once when `signal` aborts; never rejects. */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(id);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const id = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-  });
 }
 
 /**
@@ -613,13 +582,11 @@ export function createMetaRefresher(
       delay = refreshMs;
     } else {
       const n = Math.max(1, result.failures ?? consecutiveFailures);
-      const ceiling = Math.min(
-        BACKOFF_CAP_MS,
-        refreshMs,
-        BACKOFF_BASE_MS * 2 ** Math.min(n - 1, 30),
-      );
-      // Equal jitter: spread over [ceiling/2, ceiling), never a hot loop.
-      delay = Math.round(ceiling / 2 + random() * (ceiling / 2));
+      delay = backoffDelay(n, {
+        baseMs: BACKOFF_BASE_MS,
+        maxMs: Math.min(BACKOFF_CAP_MS, refreshMs),
+        random,
+      });
       if (result.retryAfterMs !== undefined) {
         delay = Math.max(
           delay,
@@ -642,7 +609,7 @@ export function createMetaRefresher(
     const task = (async () => {
       try {
         if (kv !== null && await load() && isFresh()) return;
-        if (!(await takeLease())) return;
+        if (!(await holdsFetchLease())) return;
         await refresh();
       } catch (error) {
         log.error("github meta background refresh failed", {
@@ -665,24 +632,10 @@ export function createMetaRefresher(
    * Takes (or renews) the fetch lease in KV. True when this refresher may
    * fetch: no KV, a free or expired lease, or one it already holds.
    */
-  async function takeLease(): Promise<boolean> {
+  async function holdsFetchLease(): Promise<boolean> {
     if (kv === null) return true;
     try {
-      const entry = await kv.get<{ owner: string; until: number }>(
-        META_LEASE_KEY,
-      );
-      const t = now();
-      const lease = entry.value;
-      if (lease !== null && lease.owner !== owner && lease.until > t) {
-        return false;
-      }
-      const res = await kv.atomic()
-        .check(entry)
-        .set(META_LEASE_KEY, { owner, until: t + LEASE_MS }, {
-          expireIn: LEASE_MS,
-        })
-        .commit();
-      return res.ok;
+      return await takeLease(kv, META_LEASE_KEY, owner, LEASE_MS, now());
     } catch (error) {
       log.warn("github meta lease not taken; fetching anyway", {
         error: describeError(error),
@@ -704,7 +657,7 @@ export function createMetaRefresher(
         return Math.max(1000, fetchedAt! + refreshMs - now()) +
           Math.round(random() * 1000);
       }
-      if (!(await takeLease())) return Math.min(1000, refreshMs);
+      if (!(await holdsFetchLease())) return Math.min(1000, refreshMs);
     }
     return nextDelayMs(await refresh());
   }

@@ -25,6 +25,7 @@ import type { Logger } from "../ops/log.ts";
 import type { Metrics } from "../ops/metrics.ts";
 import { bodyKind, inspectPayload } from "./payload.ts";
 import { type SigningKeys, verifySignature } from "../security/signature.ts";
+import { errorMessage } from "../_util/errors.ts";
 
 /** What the server needs to know of the IP allowlist (the meta refresher). */
 export interface Allowlist {
@@ -364,7 +365,7 @@ export function createHandler(
       log.error("delivery could not be stored", {
         delivery: delivery.id,
         event: delivery.event,
-        error: err instanceof Error ? err.message : String(err),
+        error: errorMessage(err),
       });
       return reject(
         503,
@@ -433,7 +434,7 @@ export function createHandler(
       }
     } catch (err) {
       log.error("request failed", {
-        error: err instanceof Error ? err.message : String(err),
+        error: errorMessage(err),
       });
       response = errorResponse(500, "internal_error", "Something went wrong.");
     }

@@ -8,12 +8,7 @@
  */
 
 import type { Logger } from "./log.ts";
-
-function describe(value: unknown): string {
-  return value instanceof Error
-    ? `${value.name}: ${value.message}`
-    : String(value);
-}
+import { describeError } from "../_util/errors.ts";
 
 /**
  * Installs the guards on `globalThis` and returns a function that removes
@@ -30,12 +25,12 @@ function describe(value: unknown): string {
 export function guardProcess(log: Logger): () => void {
   const onRejection = (event: PromiseRejectionEvent) => {
     event.preventDefault();
-    log.error("unhandled rejection", { error: describe(event.reason) });
+    log.error("unhandled rejection", { error: describeError(event.reason) });
   };
   const onError = (event: ErrorEvent) => {
     event.preventDefault();
     log.error("uncaught exception", {
-      error: describe(event.error ?? event.message),
+      error: describeError(event.error ?? event.message),
     });
   };
   globalThis.addEventListener("unhandledrejection", onRejection);

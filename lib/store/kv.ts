@@ -8,9 +8,11 @@
  * @module
  */
 
+import { errorMessage } from "../_util/errors.ts";
+
 /** Whether an error is SQLite's transient `database is locked` / `busy`. */
 export function isLockedError(err: unknown): boolean {
-  const message = err instanceof Error ? err.message : String(err);
+  const message = errorMessage(err);
   return /database is locked|database is busy|SQLITE_BUSY/i.test(message);
 }
 

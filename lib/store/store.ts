@@ -21,7 +21,9 @@
  */
 
 import type { AcceptResult, IncomingDelivery } from "./types.ts";
+import { jobLeaseKey } from "./keys.ts";
 import { lockSafe, type LockSafeKv } from "./kv.ts";
+import { takeLease } from "./lease.ts";
 import type { BodyKind } from "../http/payload.ts";
 
 /** The statuses of the contract. */
@@ -764,21 +766,8 @@ export class DeliveryStore {
    * process and isolate sharing this KV: true for exactly one claimant until
    * the claim expires.
    */
-  async claim(job: string, owner: string, ms: number): Promise<boolean> {
-    const key = [ROOT, "claim", job];
-    const entry = await this.kv.get<{ owner: string; until: number }>(key);
-    const now = this.#now();
-    if (
-      entry.value !== null && entry.value.until > now &&
-      entry.value.owner !== owner
-    ) {
-      return false;
-    }
-    const res = await this.kv.atomic()
-      .check(entry)
-      .set(key, { owner, until: now + ms }, { expireIn: ms })
-      .commit();
-    return res.ok;
+  claim(job: string, owner: string, ms: number): Promise<boolean> {
+    return takeLease(this.kv, jobLeaseKey(job), owner, ms, this.#now());
   }
 
   /**

@@ -12,15 +12,14 @@
  * @module
  */
 
-import {
-  describeError,
-  type HandlerRegistry,
-  runHandlers,
-} from "../dispatch.ts";
+import { type HandlerRegistry, runHandlers } from "../dispatch.ts";
 import type { Logger } from "../ops/log.ts";
 import type { Metrics } from "../ops/metrics.ts";
 import { decodePayload } from "../http/payload.ts";
 import type { DeliveryRecord, DeliveryStore } from "../store/store.ts";
+import { deliveryKeys } from "../store/keys.ts";
+import { backoffDelay } from "../_util/backoff.ts";
+import { describeError } from "../_util/errors.ts";
 
 /**
  * How many deliveries, as a multiple of `MAX_CONCURRENCY`, this process may
@@ -258,11 +257,11 @@ export function createWorker(options: WorkerOptions): Worker {
         error: result.error,
       };
     }
-    const backoff = Math.min(
-      retryMaxMs,
-      retryBaseMs * 2 ** (current.attempts - 1),
-    );
-    const delay = Math.round(backoff / 2 + random() * backoff / 2);
+    const delay = backoffDelay(current.attempts, {
+      baseMs: retryBaseMs,
+      maxMs: retryMaxMs,
+      random,
+    });
     return {
       ...base,
       status: "failed",
@@ -395,7 +394,7 @@ export function createWorker(options: WorkerOptions): Worker {
     reserved--;
     const record = leased.value as DeliveryRecord;
     const entry: Deno.KvEntry<DeliveryRecord> = {
-      key: ["hookgate", "d", record.id],
+      key: deliveryKeys.record(record.id),
       value: record,
       versionstamp: leased.versionstamp,
     };

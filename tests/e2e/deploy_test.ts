@@ -18,7 +18,7 @@ Deno.test("the Deploy code path starts, serves and refreshes the allowlist on re
     },
   );
   const port = freePort();
-  const main = new URL("../../main.ts", import.meta.url).pathname;
+  const entry = new URL("../../serve.ts", import.meta.url).pathname;
   const config = new URL("../../deno.json", import.meta.url).pathname;
   const child = new Deno.Command(Deno.execPath(), {
     args: [
@@ -33,7 +33,7 @@ Deno.test("the Deploy code path starts, serves and refreshes the allowlist on re
       "--allow-env",
       "--allow-read",
       `--allow-write=${denoDir}`,
-      main,
+      entry,
     ],
     cwd,
     env: {

@@ -133,6 +133,17 @@ Deno.test("main.ts accepts signed deliveries, runs the push handler and exits 0 
   }
 });
 
+Deno.test("deno task start prints no runtime warning: every line is a JSON log line", async () => {
+  const server = await startServer({ ...BASE_ENV, KV_PATH: ":memory:" });
+  const status = await server.stop("SIGTERM");
+  assert.equal(status.code, 0);
+  assert.ok(server.lines.length > 0);
+  for (const line of server.lines) {
+    assert.doesNotMatch(line, /Detected|did you mean|warning/i, line);
+    assert.equal(typeof JSON.parse(line).msg, "string", line);
+  }
+});
+
 Deno.test("a throwing handler and an unhandled rejection never take the process down", async () => {
   // `issues` has no `deleted` export, but the `*` handler and the push handler are
   // real; a payload missing fields makes the push handler throw.

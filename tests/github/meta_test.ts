@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
+import { META_KV_KEY } from "../../lib/store/keys.ts";
 import { parseCidr, parseIp } from "../../lib/security/cidr.ts";
 import type { IpAddress } from "../../lib/security/cidr.ts";
 import { createLogger } from "../../lib/ops/log.ts";
 import {
   createMetaRefresher,
-  META_KV_KEY,
   type MetaRefresherOptions,
   type RefreshResult,
 } from "../../lib/github/meta.ts";

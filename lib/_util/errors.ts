@@ -1,0 +1,48 @@
+/**
+ * Describing what was thrown, for logs and error fields: one line, bounded
+ * in size. It never decides what is safe to show; callers pass only errors
+ * whose text carries no secret.
+ *
+ * @module
+ */
+
+/** How long a description may grow before it is cut. */
+const MAX_DESCRIPTION = 1000;
+
+/**
+ * A one-line, size-bounded description of anything thrown: `Name: message`
+ * for an `Error`, JSON (or `String()`) for anything else.
+ *
+ * @example
+ * ```ts
+ * import { describeError } from "./errors.ts";
+ * describeError(new TypeError("bad")); // "TypeError: bad"
+ * ```
+ */
+export function describeError(err: unknown): string {
+  let text: string;
+  if (err instanceof Error) text = `${err.name}: ${err.message}`;
+  else {
+    try {
+      text = typeof err === "string" ? err : JSON.stringify(err) ?? String(err);
+    } catch {
+      text = String(err);
+    }
+  }
+  return text.length > MAX_DESCRIPTION
+    ? text.slice(0, MAX_DESCRIPTION) + "…"
+    : text;
+}
+
+/**
+ * The message alone: `err.message` for an `Error`, `String(err)` otherwise.
+ *
+ * @example
+ * ```ts
+ * import { errorMessage } from "./errors.ts";
+ * errorMessage(new Error("closed")); // "closed"
+ * ```
+ */
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

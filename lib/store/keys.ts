@@ -1,0 +1,94 @@
+/**
+ * Every Deno KV key hookgate reads or writes, in one place. Nothing else in
+ * `lib/` spells a key out; a new key is added here, with its meaning.
+ *
+ * Delivery keys (all carry `expireIn` = `DELIVERY_TTL_DAYS`, and the store's
+ * collector removes expired ones by the injected clock as well):
+ * - `["hookgate","d",id]` — the delivery record
+ * - `["hookgate","digest",sha256]` — id of the first delivery with that body
+ * - `["hookgate","b",upload,i]` — body chunk `i` (≤ 64,000 bytes); `upload`
+ *   starts with the time, so new chunks go at the end of the key space
+ * - `["hookgate","t",receivedAt,id]` — newest-first listing index
+ * - `["hookgate","due",dueAt,id]` — work index: pending records by due time,
+ *   running ones by lease expiry (an expired lease is simply due again)
+ * - `["hookgate","upload",startedAt,upload]` — bodies too large for one
+ *   commit, written before their record; left behind only by a crash
+ *
+ * Process-wide keys:
+ * - `["hookgate","claim",job]` — a lease (`lease.ts`) on a periodic job
+ * - `["hookgate","meta","hooks"]` — the last good GitHub hooks list
+ * - `["hookgate","meta","lease"]` — the lease on fetching it
+ * - `["hookgate","ready"]` — read by `/readyz` to see that KV answers
+ *
+ * @module
+ */
+
+/** The first part of every key, so hookgate can share a KV with others. */
+export const ROOT = "hookgate";
+
+/** Keys of deliveries, their bodies and their indexes. */
+export const deliveryKeys = {
+  /** The delivery record. */
+  record: (id: string): Deno.KvKey => [ROOT, "d", id],
+  /** The id of the first delivery with this body digest. */
+  digest: (sha256: string): Deno.KvKey => [ROOT, "digest", sha256],
+  /** Body chunk `index` of `upload`. */
+  chunk: (upload: string, index: number): Deno.KvKey => [
+    ROOT,
+    "b",
+    upload,
+    index,
+  ],
+  /** Prefix of every chunk of `upload`. */
+  chunks: (upload: string): Deno.KvKey => [ROOT, "b", upload],
+  /** The listing index entry (newest first by `receivedAt`). */
+  listed: (receivedAt: number, id: string): Deno.KvKey => [
+    ROOT,
+    "t",
+    receivedAt,
+    id,
+  ],
+  /** Prefix (or, with a time, range bound) of the listing index. */
+  listedFrom: (receivedAt?: number): Deno.KvKey =>
+    receivedAt === undefined ? [ROOT, "t"] : [ROOT, "t", receivedAt],
+  /** The work index entry: due at `dueAt`. */
+  due: (dueAt: number, id: string): Deno.KvKey => [ROOT, "due", dueAt, id],
+  /** Prefix (or, with a time, range bound) of the work index. */
+  dueFrom: (dueAt?: number): Deno.KvKey =>
+    dueAt === undefined ? [ROOT, "due"] : [ROOT, "due", dueAt],
+  /** A body upload too large for one commit, written before its record. */
+  upload: (startedAt: number, upload: string): Deno.KvKey => [
+    ROOT,
+    "upload",
+    startedAt,
+    upload,
+  ],
+  /** Range bound of the uploads index. */
+  uploadFrom: (startedAt: number): Deno.KvKey => [ROOT, "upload", startedAt],
+} as const;
+
+/** The lease (`lease.ts`) on a named periodic job (e.g. `"collect"`). */
+export function jobLeaseKey(job: string): Deno.KvKey {
+  return [ROOT, "claim", job];
+}
+
+/** Where the last good GitHub hooks list is persisted. */
+export const META_KV_KEY: readonly ["hookgate", "meta", "hooks"] = [
+  ROOT,
+  "meta",
+  "hooks",
+];
+
+/**
+ * The lease (`lease.ts`) on fetching GitHub's meta endpoint: among processes and
+ * isolates sharing one KV, only the holder fetches; the others read the
+ * persisted list.
+ */
+export const META_LEASE_KEY: readonly ["hookgate", "meta", "lease"] = [
+  ROOT,
+  "meta",
+  "lease",
+];
+
+/** The key `/readyz` reads to see that KV answers (it is never written). */
+export const READY_KEY: readonly ["hookgate", "ready"] = [ROOT, "ready"];
