@@ -10,7 +10,7 @@
 import { createAdminRoute } from "./ops/admin.ts";
 import { createDashboardRoute } from "./ops/dashboard/route.ts";
 import type { Config } from "./config/config.ts";
-import { holdDeadlines } from "./_util/deadline.ts";
+import { createDeadlines, type Deadlines } from "./_util/deadline.ts";
 import { READY_KEY } from "./store/keys.ts";
 import { openKv, retryLocked } from "./store/kv.ts";
 import type { AcceptDelivery } from "./store/types.ts";
@@ -54,6 +54,8 @@ export interface App {
   worker: Worker;
   meta: MetaRefresher | null;
   metrics: Metrics;
+  /** The deadlines shared by body reads and handler runs. */
+  deadlines: Deadlines;
 }
 
 type CronFn = (
@@ -98,6 +100,8 @@ export async function createApp(options: AppOptions): Promise<App> {
   const keys = await importSecrets(config.secrets);
   const kv = options.kv ?? await openKv(config.kvPath);
   const metrics = createMetrics();
+  // One interval for every body read and handler run of this app.
+  const deadlines = createDeadlines();
   const store = new DeliveryStore({
     kv,
     ttlMs: config.deliveryTtlMs,
@@ -111,6 +115,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     metrics,
     maxConcurrency: config.maxConcurrency,
     handlerTimeoutMs: config.handlerTimeoutMs,
+    deadlines,
     ...options.worker,
   });
   const meta = config.ipAllowlist === "github"
@@ -248,6 +253,7 @@ export async function createApp(options: AppOptions): Promise<App> {
       createAdminRoute({ store, token: config.adminToken, wake: worker.wake }),
       createDashboardRoute({ token: config.adminToken }),
     ],
+    deadlines,
     ...(options.now ? { now: options.now } : {}),
   });
 
@@ -262,7 +268,7 @@ export async function createApp(options: AppOptions): Promise<App> {
       // timer running rather than starting it again for every request,
       // until the signal aborts or the app closes.
       if (!config.deploy && releaseDeadlines === undefined) {
-        const release = holdDeadlines();
+        const release = deadlines.hold();
         releaseDeadlines = release;
         if (signal.aborted) release();
         else signal.addEventListener("abort", release, { once: true });
@@ -291,5 +297,6 @@ export async function createApp(options: AppOptions): Promise<App> {
     worker,
     meta,
     metrics,
+    deadlines,
   };
 }

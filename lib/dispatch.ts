@@ -7,7 +7,7 @@
  * @module
  */
 
-import { deadline } from "./_util/deadline.ts";
+import { createDeadlines, type Deadlines } from "./_util/deadline.ts";
 import type { Logger } from "./ops/log.ts";
 import { describeError } from "./_util/errors.ts";
 
@@ -112,6 +112,11 @@ export interface RunOptions {
   payload: unknown;
   log: Logger;
   timeoutMs: number;
+  /**
+   * The app's shared deadlines (one interval for every run).
+   * @default a set of its own for this run
+   */
+  deadlines?: Deadlines;
   /** Aborts every handler early (shutdown). */
   signal?: AbortSignal;
   now?: () => number;
@@ -146,10 +151,13 @@ export async function runHandlers(
   const controller = new AbortController();
   // The error (and its stack trace) is made only when the time is up.
   let timeoutError: HandlerTimeoutError | undefined;
-  const cancelDeadline = deadline(timeoutMs, () => {
-    timeoutError = new HandlerTimeoutError(timeoutMs);
-    controller.abort(timeoutError);
-  });
+  const cancelDeadline = (options.deadlines ?? createDeadlines()).after(
+    timeoutMs,
+    () => {
+      timeoutError = new HandlerTimeoutError(timeoutMs);
+      controller.abort(timeoutError);
+    },
+  );
   const onOuterAbort = () => controller.abort(options.signal?.reason);
   if (options.signal?.aborted) controller.abort(options.signal.reason);
   else options.signal?.addEventListener("abort", onOuterAbort, { once: true });

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { deadline } from "../_util/deadline.ts";
+import { createDeadlines, type Deadlines } from "../_util/deadline.ts";
 
 /** The result of {@link readBody}. */
 export type BodyResult =
@@ -20,9 +20,18 @@ export interface ReadBodyOptions {
   timeoutMs: number;
   /** The declared `Content-Length`, when valid; used to size one buffer. */
   expectedLength?: number | undefined;
+  /**
+   * The app's shared deadlines (one interval for every request).
+   * @default a set of its own for this read
+   */
+  deadlines?: Deadlines | undefined;
 }
 
 const EMPTY = new Uint8Array(0);
+
+function deadlinesOf(options: ReadBodyOptions): Deadlines {
+  return options.deadlines ?? createDeadlines();
+}
 const TIMED_OUT: BodyResult = Object.freeze({ ok: false, reason: "timeout" });
 const TOO_LARGE: BodyResult = Object.freeze({ ok: false, reason: "too_large" });
 const ABORTED: BodyResult = Object.freeze({ ok: false, reason: "aborted" });
@@ -51,7 +60,7 @@ async function readInto(
 ): Promise<BodyResult> {
   const { maxBytes, timeoutMs } = options;
   let timedOut = false;
-  const cancelDeadline = deadline(timeoutMs, () => {
+  const cancelDeadline = deadlinesOf(options).after(timeoutMs, () => {
     timedOut = true;
     reader.cancel().catch(() => {});
   });
@@ -150,7 +159,7 @@ export async function readBody(
   }
   const reader = body.getReader();
   let timedOut = false;
-  const cancelDeadline = deadline(timeoutMs, () => {
+  const cancelDeadline = deadlinesOf(options).after(timeoutMs, () => {
     timedOut = true;
     reader.cancel().catch(() => {});
   });
@@ -239,7 +248,10 @@ export function readRequestBody(
   // One promise settled by whichever comes first, the body or the deadline
   // (no Promise.race, no extra promises: this runs for every delivery).
   return new Promise<BodyResult>((resolve) => {
-    const cancel = deadline(timeoutMs, () => resolve(TIMED_OUT));
+    const cancel = deadlinesOf(options).after(
+      timeoutMs,
+      () => resolve(TIMED_OUT),
+    );
     request.bytes().then(
       (bytes) => {
         cancel();

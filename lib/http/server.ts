@@ -8,6 +8,7 @@
  */
 
 import { readRequestBody } from "./body.ts";
+import { createDeadlines, type Deadlines } from "../_util/deadline.ts";
 import { sha256Hex } from "../_util/digest.ts";
 import { resolveClientIp } from "../security/client_ip.ts";
 import {
@@ -70,6 +71,8 @@ export interface ServerDeps {
   acceptTimeoutMs?: number;
   /** Extra routes tried, in order, for paths other than the webhook's. */
   routes?: readonly Route[];
+  /** The app's shared deadlines (body reads). @default a set of its own */
+  deadlines?: Deadlines;
   now?: () => number;
 }
 
@@ -178,6 +181,7 @@ export function createHandler(
 ): (request: Request, info: ServeInfo) => Promise<Response> {
   const { config, keys, allowlist, accept, log, metrics, routes = [] } = deps;
   const now = deps.now ?? Date.now;
+  const deadlines = deps.deadlines ?? createDeadlines();
   const acceptTimeoutMs = deps.acceptTimeoutMs ?? 8000;
   const trusted: Matcher | null = config.trustedProxies.length > 0
     ? createMatcher(config.trustedProxies)
@@ -291,6 +295,7 @@ export function createHandler(
       maxBytes: config.maxBodyBytes,
       timeoutMs: config.bodyTimeoutMs,
       expectedLength,
+      deadlines,
     });
     if (!read.ok) {
       if (read.reason === "too_large") {

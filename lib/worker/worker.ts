@@ -18,6 +18,7 @@ import type { Metrics } from "../ops/metrics.ts";
 import { decodePayload } from "../http/payload.ts";
 import type { DeliveryRecord, DeliveryStore } from "../store/store.ts";
 import { deliveryKeys } from "../store/keys.ts";
+import { createDeadlines, type Deadlines } from "../_util/deadline.ts";
 import { backoffDelay } from "../_util/backoff.ts";
 import { describeError } from "../_util/errors.ts";
 
@@ -46,6 +47,8 @@ export interface WorkerOptions {
   leaseMarginMs?: number;
   /** How often to remove expired records (default 10 minutes). */
   collectEveryMs?: number;
+  /** The app's shared deadlines (handler timeouts). @default a set of its own */
+  deadlines?: Deadlines;
   random?: () => number;
 }
 
@@ -106,6 +109,7 @@ export function createWorker(options: WorkerOptions): Worker {
     leaseMarginMs = Math.min(5000, handlerTimeoutMs),
     collectEveryMs = 600_000,
     random = Math.random,
+    deadlines = createDeadlines(),
   } = options;
   const running = new Set<Promise<void>>();
   /** Outcomes being committed after their handler slot was freed. */
@@ -174,6 +178,7 @@ export function createWorker(options: WorkerOptions): Worker {
         payload,
         log: dlog,
         timeoutMs: handlerTimeoutMs,
+        deadlines,
         signal: abortRuns.signal,
       });
     } catch (err) {

@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
-import {
-  deadline,
-  deadlineTimerRunning,
-  holdDeadlines,
-} from "../../lib/_util/deadline.ts";
+import { createDeadlines } from "../../lib/_util/deadline.ts";
+
+const deadlines = createDeadlines();
+const deadline = deadlines.after;
+const holdDeadlines = deadlines.hold;
+const deadlineTimerRunning = deadlines.running;
 
 Deno.test("deadline() fires once after its time and not when cancelled", async () => {
   const fired: string[] = [];
@@ -60,4 +61,14 @@ Deno.test("releasing a hold leaves a pending deadline to fire on time", async ()
   );
   release();
   assert.equal(await fired, "fired");
+});
+
+Deno.test("createDeadlines() makes independent sets: one's interval is not the other's", () => {
+  const a = createDeadlines();
+  const b = createDeadlines();
+  const cancel = a.after(10_000, () => {});
+  assert.equal(a.running(), true);
+  assert.equal(b.running(), false);
+  cancel();
+  assert.equal(a.running(), false);
 });

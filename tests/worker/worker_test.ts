@@ -3,7 +3,6 @@
 
 import assert from "node:assert/strict";
 import { type App, createApp } from "../../lib/app.ts";
-import { deadline, deadlineTimerRunning } from "../../lib/_util/deadline.ts";
 import type { HandlerContext, HandlerRegistry } from "../../lib/dispatch.ts";
 import {
   captureLogger,
@@ -461,10 +460,10 @@ Deno.test("a running app holds the deadline timer until its signal aborts; on De
     });
     const stop = new AbortController();
     app.start(stop.signal);
-    deadline(10_000, () => {})(); // as a request's body deadline would
-    assert.equal(deadlineTimerRunning(), !deploy, `deploy: ${deploy}`);
+    app.deadlines.after(10_000, () => {})(); // as a request's body deadline would
+    assert.equal(app.deadlines.running(), !deploy, `deploy: ${deploy}`);
     stop.abort();
-    assert.equal(deadlineTimerRunning(), false, `deploy: ${deploy}`);
+    assert.equal(app.deadlines.running(), false, `deploy: ${deploy}`);
     await app.close(1000);
     kv.close();
   }
