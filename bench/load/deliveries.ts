@@ -129,7 +129,7 @@ async function writeRequests(
  * @example
  * ```ts
  * import { prepareRequests } from "./deliveries.ts";
- * const dataFile = await prepareRequests("bench/out/", 3000);
+ * // const dataFile = await prepareRequests(OUT, options.requests);
  * ```
  */
 export async function prepareRequests(
