@@ -1,17 +1,26 @@
-// Memory under large deliveries, measured on a real main.ts subprocess
-// (KV file, IP_ALLOWLIST=off):
-//
-// 0. the floor: a bare Deno.serve (bench/servers/ceiling.ts) reading the same
-//    25 MiB body, its peak RSS growth over idle until it answers;
-// 1. one 25 MiB delivery accepted: the server's peak RSS (VmHWM) growth over
-//    its idle RSS up to the 202, as a multiple of the body size (target:
-//    under 3×), then the peak once the handlers have had the parsed payload;
-// 2. 100 concurrent 1 MiB deliveries, fifteen rounds: RSS after each round, to
-//    show that nothing grows without bound (no leak).
-//
-//   deno task bench:memory
+/**
+ * Memory under large deliveries, measured on a real main.ts subprocess
+ * (KV file, IP_ALLOWLIST=off):
+ *
+ * 0. the floor: a bare Deno.serve (bench/servers/ceiling.ts) reading the same
+ *    25 MiB body, its peak RSS growth over idle until it answers;
+ * 1. one 25 MiB delivery accepted: the server's peak RSS (VmHWM) growth over
+ *    its idle RSS up to the 202, as a multiple of the body size (target:
+ *    under 3×), then the peak once the handlers have had the parsed payload;
+ * 2. 100 concurrent 1 MiB deliveries, fifteen rounds: RSS after each round, to
+ *    show that nothing grows without bound (no leak).
+ *
+ *   deno task bench:memory
+ *
+ * Everything runs in {@link main}, under `import.meta.main`: importing this
+ * module does nothing. It writes no file; the figures go to stdout.
+ *
+ * @module
+ */
 
 import { signBody } from "../lib/security/signature.ts";
+import { freePort } from "./_subprocess.ts";
+import { statusBytes } from "./load/proc.ts";
 
 const SECRET = "bench-secret";
 /** Rounds of 100 concurrent 1 MiB deliveries. */
@@ -32,10 +41,17 @@ function procStatus(pid: number): { rss: number; hwm: number } {
   return parseStatus(new TextDecoder().decode(out.stdout));
 }
 
-function parseStatus(text: string): { rss: number; hwm: number } {
-  const kb = (name: string) =>
-    Number(new RegExp(`${name}:\\s+(\\d+) kB`).exec(text)?.[1] ?? 0) * 1024;
-  return { rss: kb("VmRSS"), hwm: kb("VmHWM") };
+/**
+ * Current (`VmRSS`) and peak (`VmHWM`) RSS from /proc/<pid>/status, in bytes.
+ *
+ * @example
+ * ```ts
+ * import { parseStatus } from "./memory.ts";
+ * parseStatus("VmHWM:\t 8 kB\nVmRSS:\t 4 kB\n"); // { rss: 4096, hwm: 8192 }
+ * ```
+ */
+export function parseStatus(text: string): { rss: number; hwm: number } {
+  return { rss: statusBytes(text, "VmRSS"), hwm: statusBytes(text, "VmHWM") };
 }
 
 async function procStatusAsync(
@@ -46,8 +62,16 @@ async function procStatusAsync(
   return parseStatus(new TextDecoder().decode(out.stdout));
 }
 
-/** Slope of the least-squares line through `ys` at x = 0, 1, 2, … */
-function leastSquaresSlope(ys: readonly number[]): number {
+/**
+ * Slope of the least-squares line through `ys` at x = 0, 1, 2, …
+ *
+ * @example
+ * ```ts
+ * import { leastSquaresSlope } from "./memory.ts";
+ * leastSquaresSlope([1, 3, 5]); // 2
+ * ```
+ */
+export function leastSquaresSlope(ys: readonly number[]): number {
   const n = ys.length;
   const meanX = (n - 1) / 2;
   const meanY = ys.reduce((a, b) => a + b, 0) / n;
@@ -64,8 +88,17 @@ function mib(n: number): string {
   return `${(n / 1048576).toFixed(1)} MiB`;
 }
 
-function payload(bytes: number, tag: string): Uint8Array<ArrayBuffer> {
-  // A push-like payload padded with many commits, to look like GitHub's.
+/**
+ * A push-like payload of exactly `bytes` bytes, padded with many commits to
+ * look like GitHub's, ending in a newline.
+ *
+ * @example
+ * ```ts
+ * import { payload } from "./memory.ts";
+ * payload(8_000, "warm").byteLength; // 8000
+ * ```
+ */
+export function payload(bytes: number, tag: string): Uint8Array<ArrayBuffer> {
   const commit = {
     id: "a".repeat(40),
     message: "x".repeat(400),
@@ -117,9 +150,7 @@ async function startServer(
   readyPath: string,
 ): Promise<Server> {
   const dir = await Deno.makeTempDir({ prefix: "hookgate-mem-" });
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
+  const port = freePort();
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -185,49 +216,53 @@ async function peakUntilAnswer(
   return { idle, peak: beforeAnswer, status };
 }
 
-const big = payload(25 * 1024 * 1024, "big");
-const times = (grown: number) => (grown / big.byteLength).toFixed(2);
-
-// The floor: a bare Deno.serve that reads the same body and answers 200.
-const bare = await startServer("./servers/ceiling.ts", {}, "/");
-try {
-  const { idle, peak } = await peakUntilAnswer(
-    bare,
-    `http://127.0.0.1:${bare.port}/`,
-    big,
-  );
-  console.log(
-    `bare Deno.serve reading the 25 MiB body (request.arrayBuffer()): peak RSS ${
-      mib(peak)
-    }, growth over idle ${times(peak - idle)}× the body`,
-  );
-} finally {
-  await stopServer(bare);
+/** `grown` bytes as a multiple of the body's size, two decimals. */
+function times(grown: number, body: Uint8Array): string {
+  return (grown / body.byteLength).toFixed(2);
 }
 
-const server = await startServer("../main.ts", {
-  GITHUB_WEBHOOK_SECRET: SECRET,
-  IP_ALLOWLIST: "off",
-  HOST: "127.0.0.1",
-  KV_PATH: "./data/hookgate.kv",
-  LOG_LEVEL: "warn",
-}, "/healthz");
-const url = `http://127.0.0.1:${server.port}/webhook`;
-try {
+/** The floor: a bare Deno.serve that reads the same body and answers 200. */
+async function measureFloor(big: Uint8Array<ArrayBuffer>): Promise<void> {
+  const bare = await startServer("./servers/ceiling.ts", {}, "/");
+  try {
+    const { idle, peak } = await peakUntilAnswer(
+      bare,
+      `http://127.0.0.1:${bare.port}/`,
+      big,
+    );
+    console.log(
+      `bare Deno.serve reading the 25 MiB body (request.arrayBuffer()): peak RSS ${
+        mib(peak)
+      }, growth over idle ${times(peak - idle, big)}× the body`,
+    );
+  } finally {
+    await stopServer(bare);
+  }
+}
+
+/** hookgate's peak RSS up to the 202 for the big delivery, then once handled. */
+async function measureBig(
+  server: Server,
+  url: string,
+  big: Uint8Array<ArrayBuffer>,
+): Promise<void> {
   const { idle, peak, status } = await peakUntilAnswer(server, url, big);
   console.log(`hookgate idle RSS ${mib(idle)}`);
   console.log(
     `25 MiB delivery accepted (${status}): peak RSS ${mib(peak)}, ` +
-      `growth over idle ${times(peak - idle)}× the body (target < 3×)`,
+      `growth over idle ${times(peak - idle, big)}× the body (target < 3×)`,
   );
   await new Promise((r) => setTimeout(r, 3000)); // let the worker run it
   const after = procStatus(server.child.pid);
   console.log(
     `…and handled (payload parsed for the handlers): peak RSS ${
       mib(after.hwm)
-    }, growth ${times(after.hwm - idle)}× the body`,
+    }, growth ${times(after.hwm - idle, big)}× the body`,
   );
+}
 
+/** {@link ROUNDS} rounds of 100 concurrent 1 MiB deliveries, and the RSS trend. */
+async function measureRounds(server: Server, url: string): Promise<void> {
   const rounds: number[] = [];
   for (let round = 0; round < ROUNDS; round++) {
     const statuses = await Promise.all(
@@ -257,6 +292,26 @@ try {
         ? `(under ${LEAK_MIB_PER_ROUND}: no leak)`
         : `(${LEAK_MIB_PER_ROUND} or more: look for a leak)`),
   );
-} finally {
-  await stopServer(server);
 }
+
+/** Runs the three measurements, one server after the other. */
+export async function main(): Promise<void> {
+  const big = payload(25 * 1024 * 1024, "big");
+  await measureFloor(big);
+  const server = await startServer("../main.ts", {
+    GITHUB_WEBHOOK_SECRET: SECRET,
+    IP_ALLOWLIST: "off",
+    HOST: "127.0.0.1",
+    KV_PATH: "./data/hookgate.kv",
+    LOG_LEVEL: "warn",
+  }, "/healthz");
+  const url = `http://127.0.0.1:${server.port}/webhook`;
+  try {
+    await measureBig(server, url, big);
+    await measureRounds(server, url);
+  } finally {
+    await stopServer(server);
+  }
+}
+
+if (import.meta.main) await main();

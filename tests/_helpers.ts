@@ -4,6 +4,7 @@ import { type Config, loadConfig } from "../lib/config/config.ts";
 import { createLogger, type Logger } from "../lib/ops/log.ts";
 import { signBody } from "../lib/security/signature.ts";
 import type { ServeInfo } from "../lib/http/server.ts";
+import { freePort, inheritedEnv } from "../bench/_subprocess.ts";
 
 export const SECRET = "It's a Secret to Everybody";
 export const encoder = new TextEncoder();
@@ -100,23 +101,8 @@ export async function waitFor<T>(
   }
 }
 
-/** A free TCP port on 127.0.0.1. */
-export function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
-}
-
-/** What a subprocess keeps from our environment: only what Deno needs. */
-function inherited(): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const name of ["HOME", "DENO_DIR", "PATH", "TMPDIR"]) {
-    const value = Deno.env.get(name);
-    if (value !== undefined) out[name] = value;
-  }
-  return out;
-}
+// A free TCP port on 127.0.0.1: one home with the benchmarks'.
+export { freePort };
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const SERVE = new URL("../serve.ts", import.meta.url).pathname;
@@ -168,7 +154,7 @@ export async function startServer(
     ],
     cwd,
     env: {
-      ...inherited(),
+      ...inheritedEnv(),
       PORT: String(port),
       HOST: "127.0.0.1",
       LOG_FORMAT: "json",

@@ -1,0 +1,233 @@
+/**
+ * The load benchmark's command line: the usage text, and flags parsed and
+ * validated into {@link LoadOptions}. Pure: it prints nothing and never
+ * exits; `bench/load.ts` does that with the result.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { type Ceiling, CEILINGS, type Server, SERVERS } from "./common.ts";
+
+/** The text `--help` prints, and every flag error ends with. */
+export const USAGE = `deno task bench:load [options]
+
+  --duration S      seconds of each measured run (default 10)
+  --connections N   keep-alive connections (default 32)
+  --reps N          repetitions of every run (default 3)
+  --only LIST       which of a,b,c,d,e,e1 to run (default all)
+  --warmup S        seconds of warm-up before each run (default 1; 0: none)
+  --requests N      distinct signed deliveries to prepare (default 300000)
+  --threads N       wrk threads (default 1: wrk has one core)
+  --event NAME      X-GitHub-Event sent (default push: the shipped handler)
+  --cpu-prof        run the servers with --cpu-prof, print their hottest functions
+  --no-record       do not write bench/RESULTS.md and bench/README-snippet.md
+  --env NAME=VALUE  extra variable for hookgate (c, d), repeatable; implies
+                    --no-record (e.g. --env MAX_CONCURRENCY=32)
+  --parallel N      run hookgate (c, d) under deno serve --parallel with N
+                    isolates on every core (shared with wrk); implies --no-record
+  --help            this text
+
+Needs wrk (Debian: apt-get install -y wrk) and taskset (util-linux).`;
+
+/** Everything one benchmark run depends on, from its flags. */
+export interface LoadOptions {
+  /** Seconds of each measured run. */
+  duration: number;
+  /** wrk's keep-alive connections. */
+  connections: number;
+  /** Repetitions of every run. */
+  reps: number;
+  /** Seconds of warm-up before each run (0: none). */
+  warmup: number;
+  /** Distinct signed deliveries in the request file. */
+  requests: number;
+  /** wrk threads. */
+  threads: number;
+  /** The `X-GitHub-Event` sent. */
+  event: string;
+  /** Run the servers with `--cpu-prof` and print their hottest functions. */
+  cpuProf: boolean;
+  /** hookgate (c, d) under `deno serve --parallel` with this many isolates. */
+  parallel: number;
+  /** Write bench/RESULTS.md and bench/README-snippet.md. */
+  record: boolean;
+  /** Extra variables for hookgate (c, d): tuning knobs, e.g. MAX_CONCURRENCY=32. */
+  extraEnv: Record<string, string>;
+  /** The servers and ceilings to run. */
+  only: ReadonlySet<Server | Ceiling>;
+  /** Request-file entries kept for the warm-up (at the end of the file). */
+  warmupEntries: number;
+  /** Request-file entries the measured runs cycle through (from the start). */
+  measuredEntries: number;
+}
+
+/** What the flags asked for: the usage text, a flag error, or a run. */
+export type ParsedArgs =
+  | { kind: "help" }
+  | { kind: "error"; message: string }
+  | { kind: "run"; options: LoadOptions };
+
+/**
+ * `value` as an integer of at least 1 (or 0 with `zero`), or the message
+ * saying why not.
+ *
+ * @example
+ * ```ts
+ * import { positiveInteger } from "./args.ts";
+ * positiveInteger("reps", "3"); // 3
+ * positiveInteger("reps", "0"); // "Cannot run as 'reps' must be a positive integer: current value is 0"
+ * ```
+ */
+export function positiveInteger(
+  name: string,
+  value: string,
+  zero = false,
+): number | string {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < (zero ? 0 : 1)) {
+    return `Cannot run as '${name}' must be a ${
+      zero ? "non-negative" : "positive"
+    } integer: current value is ${value}`;
+  }
+  return n;
+}
+
+/**
+ * `NAME=value` pairs as variables, or the message naming the first pair
+ * that is not one.
+ *
+ * @example
+ * ```ts
+ * import { parseEnvPairs } from "./args.ts";
+ * parseEnvPairs(["MAX_CONCURRENCY=32"]); // { MAX_CONCURRENCY: "32" }
+ * ```
+ */
+export function parseEnvPairs(
+  pairs: readonly string[],
+): Record<string, string> | string {
+  const out: Record<string, string> = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf("=");
+    if (eq < 1) {
+      return `Cannot run as '--env' must be NAME=value: current value is ${pair}`;
+    }
+    out[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  return out;
+}
+
+/**
+ * The comma-separated servers and ceilings of `--only`, or the message
+ * naming the first unknown one.
+ *
+ * @example
+ * ```ts
+ * import { parseOnly } from "./args.ts";
+ * parseOnly("a, c"); // Set { "a", "c" }
+ * ```
+ */
+export function parseOnly(list: string): Set<Server | Ceiling> | string {
+  const names: readonly string[] = [...SERVERS, ...CEILINGS];
+  const only = new Set<Server | Ceiling>();
+  for (const name of list.split(",").map((s) => s.trim())) {
+    if (!names.includes(name)) {
+      return `Cannot run as '--only' names unknown '${name}'`;
+    }
+    only.add(name as Server | Ceiling);
+  }
+  return only;
+}
+
+/**
+ * How the request file is shared out: the warm-up gets its own entries at
+ * the end (a fifth, at most 100,000; none without a warm-up), so that a
+ * measured run never repeats a body the server stored during its warm-up.
+ *
+ * @example
+ * ```ts
+ * import { splitEntries } from "./args.ts";
+ * splitEntries(300_000, 1); // { warmupEntries: 60000, measuredEntries: 240000 }
+ * ```
+ */
+export function splitEntries(
+  requests: number,
+  warmup: number,
+): { warmupEntries: number; measuredEntries: number } {
+  const warmupEntries = warmup > 0
+    ? Math.min(Math.floor(requests / 5), 100_000)
+    : 0;
+  return { warmupEntries, measuredEntries: requests - warmupEntries };
+}
+
+/**
+ * Parses and validates the benchmark's flags. Flag values that are wrong
+ * give the first problem's message (checked in the order of the usage
+ * text's numbers, then `--env`, then `--only`); unknown flags throw, as
+ * `parseArgs` does.
+ *
+ * @example
+ * ```ts
+ * import { parseLoadArgs } from "./args.ts";
+ * const parsed = parseLoadArgs(["--only", "a,b", "--duration", "2"]);
+ * if (parsed.kind === "run") parsed.options.duration; // 2
+ * ```
+ */
+export function parseLoadArgs(args: readonly string[]): ParsedArgs {
+  const { values: flags } = parseArgs({
+    args: [...args],
+    options: {
+      duration: { type: "string", default: "10" },
+      connections: { type: "string", default: "32" },
+      reps: { type: "string", default: "3" },
+      only: { type: "string", default: "a,b,c,d,e,e1" },
+      warmup: { type: "string", default: "1" },
+      requests: { type: "string", default: "300000" },
+      threads: { type: "string", default: "1" },
+      event: { type: "string", default: "push" },
+      "cpu-prof": { type: "boolean", default: false },
+      "no-record": { type: "boolean", default: false },
+      env: { type: "string", multiple: true, default: [] },
+      parallel: { type: "string", default: "1" },
+      help: { type: "boolean", default: false },
+    },
+  });
+  if (flags.help) return { kind: "help" };
+  const problems: string[] = [];
+  const int = (name: string, value: string, zero = false): number => {
+    const n = positiveInteger(name, value, zero);
+    if (typeof n === "number") return n;
+    problems.push(n);
+    return 0;
+  };
+  const duration = int("duration", flags.duration);
+  const connections = int("connections", flags.connections);
+  const reps = int("reps", flags.reps);
+  const warmup = int("warmup", flags.warmup, true);
+  const requests = int("requests", flags.requests);
+  const threads = int("threads", flags.threads);
+  const parallel = int("parallel", flags.parallel);
+  if (problems[0] !== undefined) return { kind: "error", message: problems[0] };
+  const extraEnv = parseEnvPairs(flags.env);
+  if (typeof extraEnv === "string") return { kind: "error", message: extraEnv };
+  const only = parseOnly(flags.only);
+  if (typeof only === "string") return { kind: "error", message: only };
+  return {
+    kind: "run",
+    options: {
+      duration,
+      connections,
+      reps,
+      warmup,
+      requests,
+      threads,
+      event: flags.event,
+      cpuProf: flags["cpu-prof"],
+      parallel,
+      record: !flags["no-record"] && flags.env.length === 0 && parallel === 1,
+      extraEnv,
+      only,
+      ...splitEntries(requests, warmup),
+    },
+  };
+}
