@@ -450,9 +450,9 @@ function failure(
 ): RefreshResult & { error: string } {
   const out: RefreshResult & { error: string } = {
     ok: false,
+    ...(result.status === undefined ? {} : { status: result.status }),
     error: result.error,
   };
-  if (result.status !== undefined) out.status = result.status;
   if (result.retryAfterMs !== undefined) out.retryAfterMs = result.retryAfterMs;
   return out;
 }
