@@ -116,6 +116,8 @@ export class GitHubApiError extends Error {
   readonly headers: Headers | undefined;
 
   /**
+   * Makes the error from its message and what GitHub answered.
+   *
    * @param message the printable account of the failure
    * @param init its kind and what GitHub answered
    */
@@ -497,16 +499,11 @@ async function send(
   const what = `${method} ${url.pathname}`;
   for (let retry = 0;; retry++) {
     const token = config.getToken ? await config.getToken() : config.token;
-    const init: RequestInit = {
-      method,
-      headers: githubHeaders(config.userAgent, token),
-    };
+    const headers = githubHeaders(config.userAgent, token);
+    const init: RequestInit = { method, headers };
     if (body !== undefined) {
+      headers.set("content-type", "application/json; charset=utf-8");
       init.body = body;
-      (init.headers as Headers).set(
-        "content-type",
-        "application/json; charset=utf-8",
-      );
     }
     if (signal !== undefined) init.signal = signal;
     let response: Response;
@@ -520,11 +517,11 @@ async function send(
         { kind: "network" },
       );
     }
-    const { status, headers } = response;
+    const { status } = response;
     const now = config.now();
     const limit = restRateLimit(
       status,
-      headers,
+      response.headers,
       text,
       now,
       config.fallbackWaitMs,
@@ -533,7 +530,7 @@ async function send(
     if (retry >= maxRetries) {
       throw new GitHubApiError(
         `Still rate limited by GitHub after ${retry} retries of ${what} (${limit.reason}); run again later`,
-        { kind: "rate_limited", status, headers },
+        { kind: "rate_limited", status, headers: response.headers },
       );
     }
     if (limit.waitMs > maxWaitMs) {
@@ -541,7 +538,7 @@ async function send(
         `GitHub's rate limit (${limit.reason}) lifts at ${
           isoTime(now + limit.waitMs)
         }, more than ${spellDuration(maxWaitMs)} away; run again then`,
-        { kind: "rate_limited", status, headers },
+        { kind: "rate_limited", status, headers: response.headers },
       );
     }
     config.onRateLimit?.({

@@ -8,6 +8,7 @@ import {
   redeliverAttempt,
 } from "../../lib/github/hook_deliveries.ts";
 import { createRestClient, GitHubApiError } from "../../lib/github/rest.ts";
+import { rejection } from "./_helpers.ts";
 
 const NOW = Date.parse("2025-06-02T12:00:00Z");
 const MINUTE = 60_000;
@@ -183,16 +184,6 @@ const HOOK = {
   hookId: "42",
 } as const;
 const LIST = `${BASE}/repos/octo/hello/hooks/42/deliveries`;
-
-async function rejection(promise: Promise<unknown>): Promise<GitHubApiError> {
-  try {
-    await promise;
-  } catch (err) {
-    assert.ok(err instanceof GitHubApiError, String(err));
-    return err;
-  }
-  throw new Error("expected a rejection");
-}
 
 Deno.test("listHookAttempts() pages back to the cutoff, telling each page", async () => {
   const next = (cursor: string) => ({

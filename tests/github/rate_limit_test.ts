@@ -6,6 +6,7 @@ import {
   parseRetryAfter,
   readServerWait,
   restRateLimit,
+  type ServerWait,
 } from "../../lib/github/rate_limit.ts";
 
 const NOW = Date.parse("2025-06-02T12:00:00Z");
@@ -30,56 +31,40 @@ Deno.test("parseRetryAfter() reads delta seconds and HTTP dates", async (t) => {
 });
 
 Deno.test("readServerWait() prefers Retry-After, then a spent primary limit", async (t) => {
-  const reset = String(NOW / 1000 + 30);
-  await t.step("Retry-After", () => {
-    const headers = new Headers({
-      "retry-after": " 7 ",
-      "x-ratelimit-remaining": "0",
-      "x-ratelimit-reset": reset,
-    });
-    assert.deepEqual(readServerWait(headers, NOW), {
-      source: "retry-after",
-      waitMs: 7000,
-      value: "7",
-    });
+  const spent = (reset?: number | string) => ({
+    "x-ratelimit-remaining": "0",
+    ...(reset === undefined ? {} : { "x-ratelimit-reset": String(reset) }),
   });
-  await t.step("an unreadable Retry-After falls through to the reset", () => {
-    const headers = new Headers({
-      "retry-after": "later",
-      "x-ratelimit-remaining": "0",
-      "x-ratelimit-reset": reset,
+  const cases: [string, HeadersInit, ServerWait | null][] = [
+    [
+      "Retry-After wins",
+      { "retry-after": " 7 ", ...spent(NOW / 1000 + 30) },
+      { source: "retry-after", waitMs: 7000, value: "7" },
+    ],
+    [
+      "an unreadable Retry-After falls through to the reset",
+      { "retry-after": "later", ...spent(NOW / 1000 + 30) },
+      { source: "reset", waitMs: 30_000, resetAtMs: NOW + 30_000 },
+    ],
+    [
+      "a reset in the past waits nothing",
+      spent(NOW / 1000 - 30),
+      { source: "reset", waitMs: 0, resetAtMs: NOW - 30_000 },
+    ],
+    ["spent without a reset", spent(), { source: "exhausted" }],
+    ["spent with an unreadable reset", spent("soon"), { source: "exhausted" }],
+    ["nothing said", {}, null],
+    [
+      "a limit not spent",
+      { "x-ratelimit-remaining": "12", "x-ratelimit-reset": "1" },
+      null,
+    ],
+  ];
+  for (const [name, headers, expected] of cases) {
+    await t.step(name, () => {
+      assert.deepEqual(readServerWait(new Headers(headers), NOW), expected);
     });
-    assert.deepEqual(readServerWait(headers, NOW), {
-      source: "reset",
-      waitMs: 30_000,
-      resetAtMs: NOW + 30_000,
-    });
-  });
-  await t.step("a reset in the past waits nothing", () => {
-    const headers = new Headers({
-      "x-ratelimit-remaining": "0",
-      "x-ratelimit-reset": String(NOW / 1000 - 30),
-    });
-    assert.equal(readServerWait(headers, NOW)?.source, "reset");
-    assert.equal(
-      (readServerWait(headers, NOW) as { waitMs: number }).waitMs,
-      0,
-    );
-  });
-  await t.step("spent without a readable reset", () => {
-    for (const extra of [{}, { "x-ratelimit-reset": "soon" }]) {
-      const headers = new Headers({ "x-ratelimit-remaining": "0", ...extra });
-      assert.deepEqual(readServerWait(headers, NOW), { source: "exhausted" });
-    }
-  });
-  await t.step("nothing said", () => {
-    assert.equal(readServerWait(new Headers(), NOW), null);
-    const left = new Headers({
-      "x-ratelimit-remaining": "12",
-      "x-ratelimit-reset": reset,
-    });
-    assert.equal(readServerWait(left, NOW), null);
-  });
+  }
 });
 
 Deno.test("metaRetryAfterMs() honours 403, 429 and 503 only, capped at an hour", async (t) => {

@@ -2,7 +2,6 @@ import assert from "node:assert/strict";
 import {
   createRestClient,
   expandRoute,
-  GitHubApiError,
   githubHeaders,
   githubMessageOf,
   parseApiUrl,
@@ -10,6 +9,7 @@ import {
   type RateLimitNotice,
   type RestClientOptions,
 } from "../../lib/github/rest.ts";
+import { rejection } from "./_helpers.ts";
 
 const BASE = "https://api.github.com";
 const NOW = Date.parse("2025-06-02T12:00:00Z");
@@ -56,16 +56,6 @@ function client(
     ...extra,
   });
   return { github, sleeps, notices };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<GitHubApiError> {
-  try {
-    await promise;
-  } catch (err) {
-    assert.ok(err instanceof GitHubApiError, String(err));
-    return err;
-  }
-  throw new Error("expected a rejection");
 }
 
 Deno.test("githubHeaders() sends GitHub's headers and a bearer token", () => {
