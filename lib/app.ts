@@ -18,6 +18,7 @@ import type { HandlerRegistry } from "./dispatch.ts";
 import { HANDLERS } from "./handlers/mod.ts";
 import type { Logger } from "./ops/log.ts";
 import { createMetaRefresher, type MetaRefresher } from "./github/meta.ts";
+import { scheduleMetaCron } from "./github/meta_cron.ts";
 import { createMetrics, type Metrics } from "./ops/metrics.ts";
 import { createMetricsShare } from "./ops/metrics_share.ts";
 import {
@@ -56,42 +57,6 @@ export interface App {
   metrics: Metrics;
   /** The deadlines shared by body reads and handler runs. */
   deadlines: Deadlines;
-}
-
-type CronFn = (
-  name: string,
-  schedule: string,
-  handler: () => Promise<void>,
-) => unknown;
-
-/**
- * Registers the meta refresh with `Deno.cron` when the runtime has it (Deno
- * Deploy; `--unstable-cron` locally). Returns whether it did.
- */
-export function scheduleMetaCron(
-  meta: MetaRefresher,
-  refreshSeconds: number,
-  log: Logger,
-): boolean {
-  const cron = (Deno as unknown as { cron?: CronFn }).cron;
-  if (typeof cron !== "function") return false;
-  const minutes = Math.max(1, Math.round(refreshSeconds / 60));
-  const schedule = minutes >= 60 ? "0 * * * *" : `*/${minutes} * * * *`;
-  try {
-    cron("hookgate: refresh GitHub meta hooks", schedule, async () => {
-      meta.maybeRefresh();
-      await meta.idle();
-    });
-    return true;
-  } catch (err) {
-    log.warn(
-      "Deno.cron unavailable; refreshing the meta list on requests only",
-      {
-        error: errorMessage(err),
-      },
-    );
-    return false;
-  }
 }
 
 /** Builds the app: keys imported once, KV opened, everything wired. */

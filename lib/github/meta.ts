@@ -2,17 +2,21 @@
  * Keeps GitHub's webhook source ranges (the `hooks` list of
  * `GET https://api.github.com/meta`) current, for the IP allowlist.
  *
- * {@link createMetaRefresher} returns a small object that fetches the list
- * (conditionally, with `If-None-Match`), validates it strictly, keeps the last
- * good list when an answer is bad, persists it in Deno KV so a restarted
- * process is ready at once, and schedules refreshes with exponential backoff
- * and jitter. `refresh()` is one attempt and owns no timer, so tests need
- * none; `start(signal)` is the only timer owner; `maybeRefresh()` is the lazy
- * stale-while-revalidate variant for short-lived isolates (Deno Deploy).
+ * {@link createMetaRefresher} returns a small object that holds the current
+ * list and decides when to fetch: it keeps the last good list when an answer
+ * is bad, persists each good one so a restarted process is ready at once,
+ * takes a KV lease so that processes sharing a KV fetch once between them,
+ * and schedules refreshes with exponential backoff and jitter. `refresh()` is
+ * one attempt and owns no timer, so tests need none; `start(signal)` is the
+ * only timer owner; `maybeRefresh()` is the lazy stale-while-revalidate
+ * variant for short-lived isolates (Deno Deploy).
  *
- * It does not decide HTTP statuses (the server answers 403 or 503 from
- * {@link MetaRefresher.isAllowed} and {@link MetaRefresher.isReady}), does
- * not parse addresses (that is `cidr.ts`), and never logs the token.
+ * The parts live beside it: one conditional fetch in `meta_fetch.ts`, the
+ * validation of an answer in `meta_list.ts`, the KV copy in `meta_store.ts`,
+ * the `Deno.cron` schedule in `meta_cron.ts`. It does not decide HTTP
+ * statuses (the server answers 403 or 503 from {@link MetaRefresher.isAllowed}
+ * and {@link MetaRefresher.isReady}), does not parse addresses (that is
+ * `cidr.ts`), and never logs the token.
  *
  * @module
  */
@@ -20,12 +24,17 @@
 import type { Logger } from "../ops/log.ts";
 import { NULL_LOGGER } from "../ops/log.ts";
 import type { Cidr, IpAddress, Matcher } from "../security/cidr.ts";
-import { createMatcher, isIpv4Mapped, parseCidr } from "../security/cidr.ts";
+import { createMatcher } from "../security/cidr.ts";
 import { backoffDelay } from "../_util/backoff.ts";
 import { describeError } from "../_util/errors.ts";
 import { sleep } from "../_util/timers.ts";
-import { META_KV_KEY, META_LEASE_KEY } from "../store/keys.ts";
+import { META_LEASE_KEY } from "../store/keys.ts";
 import { takeLease } from "../store/lease.ts";
+import { DEFAULT_META_USER_AGENT, fetchMeta } from "./meta_fetch.ts";
+import type { MetaFetchResult } from "./meta_fetch.ts";
+import { type HooksList, sameHooks } from "./meta_list.ts";
+import { loadPersistedHooks, persistHooks } from "./meta_store.ts";
+import { MAX_META_WAIT_MS } from "./rate_limit.ts";
 
 /** How long a fetch lease lasts (longer than one fetch with its timeout). */
 const LEASE_MS = 30_000;
@@ -45,7 +54,7 @@ export interface MetaRefresherOptions {
    */
   extraCidrs?: readonly Cidr[];
   /**
-   * Where the last good list is persisted ({@link META_KV_KEY}); `null` for
+   * Where the last good list is persisted (see `meta_store.ts`); `null` for
    * nowhere.
    */
   kv?: Deno.Kv | null;
@@ -148,82 +157,54 @@ export interface MetaRefresher {
   idle(): Promise<void>;
 }
 
-/** Largest meta body read, in bytes; a bigger one is a failure. */
-const MAX_BODY_BYTES = 5 * 1024 * 1024;
-/** Most `hooks` entries accepted. */
-const MAX_HOOKS = 1000;
-/** Narrowest allowed prefix lengths: nothing wider than /8 or /24. */
-const MIN_PREFIX = { 4: 8, 6: 24 } as const;
 /** First backoff step; with equal jitter the first retry comes in 1–2 s. */
 const BACKOFF_BASE_MS = 2000;
 /** Backoff never exceeds this (nor the refresh period). */
 const BACKOFF_CAP_MS = 5 * 60 * 1000;
-/** A server-requested wait is honoured up to this long. */
-const MAX_RETRY_AFTER_MS = 60 * 60 * 1000;
-const MAX_ETAG_LENGTH = 512;
-const DEFAULT_USER_AGENT = "hookgate/0.1 (+https://github.com/hookgate)";
 
-interface Persisted {
-  hooks: string[];
+/** The options of a refresher, resolved: fixed for its life. */
+interface RefresherConfig {
+  url: string;
+  /** {@link url} fit for logs (no credentials, no query). */
+  logUrl: string;
+  token: string | undefined;
+  refreshMs: number;
+  extraMatcher: Matcher | null;
+  kv: Deno.Kv | null;
+  log: Logger;
+  fetch: typeof fetch;
+  now: () => number;
+  random: () => number;
+  userAgent: string;
+  timeoutMs: number;
+  /** This refresher's name in the fetch lease. */
+  owner: string;
+}
+
+/** What changes: the list held, the last outcomes, the work in flight. */
+interface RefresherState {
+  hooks: string[] | null;
+  matcher: Matcher | null;
   etag: string | null;
-  fetchedAt: number;
+  fetchedAt: number | null;
+  lastSuccess: number | null;
+  lastError: string | null;
+  consecutiveFailures: number;
+  source: MetaStatus["source"];
+  /** No background refresh starts before this time (ms since the epoch). */
+  backoffUntil: number;
+  inFlight: Promise<RefreshResult> | null;
+  background: Promise<void> | null;
+  /** The signal of the running {@link start}; aborts an in-flight fetch. */
+  stopSignal: AbortSignal | null;
+  /** The delay given to each result, so that it never changes. */
+  delays: WeakMap<RefreshResult, number>;
 }
 
-type Validated =
-  | { ok: true; hooks: string[]; cidrs: Cidr[] }
-  | { ok: false; error: string };
-
-function validateHooks(value: unknown): Validated {
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    return { ok: false, error: "answer is not a JSON object" };
-  }
-  const hooks = (value as { hooks?: unknown }).hooks;
-  if (hooks === undefined) return { ok: false, error: "hooks is missing" };
-  if (!Array.isArray(hooks)) {
-    return { ok: false, error: "hooks is not an array" };
-  }
-  if (hooks.length === 0) return { ok: false, error: "hooks is empty" };
-  if (hooks.length > MAX_HOOKS) {
-    return {
-      ok: false,
-      error: `hooks has ${hooks.length} entries, more than ${MAX_HOOKS}`,
-    };
-  }
-  const cidrs: Cidr[] = [];
-  for (const [i, entry] of hooks.entries()) {
-    if (typeof entry !== "string") {
-      return { ok: false, error: `hooks[${i}] is not a string` };
-    }
-    const cidr = parseCidr(entry);
-    if (cidr === null) {
-      return {
-        ok: false,
-        error: `hooks[${i}] is not a valid CIDR: ${
-          JSON.stringify(entry.slice(0, 60))
-        }`,
-      };
-    }
-    // An IPv4-mapped range (`::ffff:0.0.0.0/96`) matches IPv4 peers, so it is
-    // held to the IPv4 limit.
-    const mapped = cidr.version === 6 && cidr.prefix >= 96 &&
-      isIpv4Mapped(cidr.network);
-    const width = mapped ? cidr.prefix - 96 : cidr.prefix;
-    const min = MIN_PREFIX[mapped ? 4 : cidr.version];
-    if (width < min) {
-      return {
-        ok: false,
-        error: `hooks[${i}] ${cidr.text} is wider than /${min}${
-          mapped ? " (IPv4-mapped)" : ""
-        }`,
-      };
-    }
-    cidrs.push(cidr);
-  }
-  return { ok: true, hooks: hooks as string[], cidrs };
-}
-
-function sameList(a: readonly string[] | null, b: readonly string[]): boolean {
-  return a !== null && a.length === b.length && a.every((x, i) => x === b[i]);
+/** A refresher: its configuration and its one state object. */
+interface Refresher {
+  config: RefresherConfig;
+  state: RefresherState;
 }
 
 /** `origin + pathname` only: never credentials or a query string in logs. */
@@ -236,65 +217,72 @@ function safeUrl(url: string): string {
   }
 }
 
-/** Parses `Retry-After` (delta seconds or an HTTP date) into milliseconds. */
-function parseRetryAfter(value: string | null, nowMs: number): number | null {
-  if (value === null) return null;
-  const text = value.trim();
-  if (/^\d+$/.test(text)) return Number(text) * 1000;
-  const date = Date.parse(text);
-  if (Number.isNaN(date)) return null;
-  return Math.max(0, date - nowMs);
+/** The options with their defaults; throws for a bad one. */
+function resolveConfig(options: MetaRefresherOptions): RefresherConfig {
+  const {
+    url,
+    token,
+    refreshSeconds,
+    extraCidrs = [],
+    kv = null,
+    log = NULL_LOGGER,
+    fetch = globalThis.fetch,
+    now = Date.now,
+    random = Math.random,
+    userAgent = DEFAULT_META_USER_AGENT,
+    timeoutMs = 10_000,
+  } = options;
+  if (!(Number.isFinite(refreshSeconds) && refreshSeconds > 0)) {
+    throw new RangeError(
+      `Cannot create meta refresher as 'refreshSeconds' must be a positive number: current value is ${refreshSeconds}`,
+    );
+  }
+  if (!(Number.isFinite(timeoutMs) && timeoutMs > 0)) {
+    throw new RangeError(
+      `Cannot create meta refresher as 'timeoutMs' must be a positive number: current value is ${timeoutMs}`,
+    );
+  }
+  if (!URL.canParse(url)) {
+    throw new TypeError(
+      `Cannot create meta refresher as 'url' is not a valid URL: current value is ${
+        safeUrl(url)
+      }`,
+    );
+  }
+  return {
+    url,
+    logUrl: safeUrl(url),
+    token,
+    refreshMs: refreshSeconds * 1000,
+    extraMatcher: extraCidrs.length > 0 ? createMatcher(extraCidrs) : null,
+    kv,
+    log,
+    fetch,
+    now,
+    random,
+    userAgent,
+    timeoutMs,
+    owner: crypto.randomUUID(),
+  };
 }
 
-/** How long the server asked us to wait, capped; `undefined` if it did not. */
-function serverWaitMs(response: Response, nowMs: number): number | undefined {
-  const { status, headers } = response;
-  if (status !== 403 && status !== 429 && status !== 503) return undefined;
-  let wait = parseRetryAfter(headers.get("retry-after"), nowMs);
-  if (wait === null && headers.get("x-ratelimit-remaining") === "0") {
-    const reset = headers.get("x-ratelimit-reset");
-    if (reset !== null && /^\d+$/.test(reset.trim())) {
-      wait = Math.max(0, Number(reset.trim()) * 1000 - nowMs);
-    }
-  }
-  return wait === null ? undefined : Math.min(wait, MAX_RETRY_AFTER_MS);
-}
-
-/** Reads at most `limit` bytes of `response`'s body; `null` when larger. */
-async function readCapped(
-  response: Response,
-  limit: number,
-): Promise<Uint8Array | null> {
-  const length = Number(response.headers.get("content-length"));
-  if (Number.isFinite(length) && length > limit) {
-    await response.body?.cancel();
-    return null;
-  }
-  if (response.body === null) return new Uint8Array(0);
-  const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  try {
-    while (true) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      size += value.byteLength;
-      if (size > limit) {
-        await reader.cancel();
-        return null;
-      }
-      chunks.push(value);
-    }
-  } finally {
-    reader.releaseLock();
-  }
-  const out = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return out;
+/** The state of a refresher that holds nothing yet. */
+function initialState(): RefresherState {
+  return {
+    hooks: null,
+    matcher: null,
+    etag: null,
+    fetchedAt: null,
+    lastSuccess: null,
+    lastError: null,
+    consecutiveFailures: 0,
+    source: "none",
+    backoffUntil: 0,
+    inFlight: null,
+    background: null,
+    stopSignal: null,
+    delays: new WeakMap(),
+  };
 }
 
 /**
@@ -320,382 +308,326 @@ async function readCapped(
 export function createMetaRefresher(
   options: MetaRefresherOptions,
 ): MetaRefresher {
-  const {
-    url,
-    token,
-    refreshSeconds,
-    extraCidrs = [],
-    kv = null,
-    log = NULL_LOGGER,
-    fetch = globalThis.fetch,
-    now = Date.now,
-    random = Math.random,
-    userAgent = DEFAULT_USER_AGENT,
-    timeoutMs = 10_000,
-  } = options;
-  if (!(Number.isFinite(refreshSeconds) && refreshSeconds > 0)) {
-    throw new RangeError(
-      `Cannot create meta refresher as 'refreshSeconds' must be a positive number: current value is ${refreshSeconds}`,
-    );
-  }
-  if (!(Number.isFinite(timeoutMs) && timeoutMs > 0)) {
-    throw new RangeError(
-      `Cannot create meta refresher as 'timeoutMs' must be a positive number: current value is ${timeoutMs}`,
-    );
-  }
-  if (!URL.canParse(url)) {
-    throw new TypeError(
-      `Cannot create meta refresher as 'url' is not a valid URL: current value is ${
-        safeUrl(url)
-      }`,
-    );
-  }
-
-  const refreshMs = refreshSeconds * 1000;
-  const logUrl = safeUrl(url);
-  const extraMatcher: Matcher | null = extraCidrs.length > 0
-    ? createMatcher(extraCidrs)
-    : null;
-
-  let hooks: string[] | null = null;
-  let matcher: Matcher | null = null;
-  let etag: string | null = null;
-  let fetchedAt: number | null = null;
-  let lastSuccess: number | null = null;
-  let lastError: string | null = null;
-  let consecutiveFailures = 0;
-  let source: MetaStatus["source"] = "none";
-  let backoffUntil = 0;
-  let inFlight: Promise<RefreshResult> | null = null;
-  let background: Promise<void> | null = null;
-  let stopSignal: AbortSignal | null = null;
-  const owner = crypto.randomUUID();
-  const delays = new WeakMap<RefreshResult, number>();
-
-  function adopt(list: string[], cidrs: Cidr[]): void {
-    hooks = list;
-    matcher = createMatcher(cidrs);
-  }
-
-  async function persist(): Promise<void> {
-    if (kv === null || hooks === null || fetchedAt === null) return;
-    const value: Persisted = { hooks, etag, fetchedAt };
-    try {
-      await kv.set(META_KV_KEY, value);
-    } catch (error) {
-      log.warn("github meta list not persisted", {
-        error: describeError(error),
-      });
-    }
-  }
-
-  async function load(): Promise<boolean> {
-    if (kv === null) return false;
-    let value: unknown;
-    try {
-      value = (await kv.get(META_KV_KEY)).value;
-    } catch (error) {
-      log.warn("github meta list not loaded from kv", {
-        error: describeError(error),
-      });
-      return false;
-    }
-    if (value === null) return false;
-    const entry = value as Partial<Persisted>;
-    const checked = validateHooks(value);
-    const stamp = entry.fetchedAt;
-    if (
-      !checked.ok || typeof stamp !== "number" || !Number.isFinite(stamp) ||
-      !(entry.etag === null || typeof entry.etag === "string")
-    ) {
-      log.warn("github meta list in kv is invalid, ignored", {
-        error: checked.ok ? "bad etag or fetchedAt" : checked.error,
-      });
-      return false;
-    }
-    if (fetchedAt === null || stamp > fetchedAt) {
-      const changed = !sameList(hooks, checked.hooks);
-      adopt(checked.hooks, checked.cidrs);
-      etag = entry.etag;
-      fetchedAt = stamp;
-      source = "kv";
-      if (changed) {
-        log.info("github meta hooks loaded from kv", {
-          ranges: checked.hooks.length,
-          ageSeconds: Math.round((now() - stamp) / 1000),
-        });
-      }
-    }
-    return true;
-  }
-
-  function fail(result: RefreshResult & { error: string }): RefreshResult {
-    consecutiveFailures++;
-    result.failures = consecutiveFailures;
-    lastError = result.error;
-    const delay = nextDelayMs(result);
-    backoffUntil = now() + delay;
-    log.warn("github meta refresh failed", {
-      url: logUrl,
-      ...(result.status === undefined ? {} : { status: result.status }),
-      error: result.error,
-      failures: consecutiveFailures,
-      retryInMs: delay,
-      ready: hooks !== null,
-    });
-    return result;
-  }
-
-  function succeed(): void {
-    const t = now();
-    lastSuccess = t;
-    fetchedAt = t;
-    lastError = null;
-    consecutiveFailures = 0;
-    backoffUntil = 0;
-  }
-
-  async function attempt(): Promise<RefreshResult> {
-    const headers = new Headers({
-      "accept": "application/vnd.github+json",
-      "user-agent": userAgent,
-      "x-github-api-version": "2022-11-28",
-    });
-    if (etag !== null && hooks !== null) headers.set("if-none-match", etag);
-    if (token) headers.set("authorization", `Bearer ${token}`);
-
-    const controller = new AbortController();
-    const timer = setTimeout(
-      () => controller.abort(new Error(`timed out after ${timeoutMs} ms`)),
-      timeoutMs,
-    );
-    const stop = stopSignal;
-    const onStop = () => controller.abort(new Error("stopped"));
-    stop?.addEventListener("abort", onStop, { once: true });
-    let response: Response;
-    let body: Uint8Array | null;
-    try {
-      if (stop?.aborted) return { ok: false, error: "stopped" };
-      try {
-        response = await fetch(url, {
-          headers,
-          signal: controller.signal,
-          redirect: "follow",
-        });
-      } catch (error) {
-        if (stop?.aborted) return { ok: false, error: "stopped" };
-        const reason = controller.signal.aborted
-          ? describeError(controller.signal.reason)
-          : describeError(error);
-        return fail({ ok: false, error: `fetch failed: ${reason}` });
-      }
-      const { status } = response;
-      if (status === 304) {
-        await response.body?.cancel();
-        if (hooks === null) {
-          return fail({ ok: false, status, error: "304 without a held list" });
-        }
-        const newTag = response.headers.get("etag");
-        if (newTag !== null && newTag.length <= MAX_ETAG_LENGTH) etag = newTag;
-        succeed();
-        log.debug("github meta not modified", { ranges: hooks.length });
-        await persist();
-        return { ok: true, status, changed: false };
-      }
-      if (status < 200 || status > 299) {
-        await response.body?.cancel();
-        const result: RefreshResult & { error: string } = {
-          ok: false,
-          status,
-          error: `unexpected status ${status}`,
-        };
-        const wait = serverWaitMs(response, now());
-        if (wait !== undefined) result.retryAfterMs = wait;
-        return fail(result);
-      }
-      try {
-        body = await readCapped(response, MAX_BODY_BYTES);
-      } catch (error) {
-        if (stop?.aborted) return { ok: false, error: "stopped" };
-        const reason = controller.signal.aborted
-          ? describeError(controller.signal.reason)
-          : describeError(error);
-        return fail({ ok: false, status, error: `body failed: ${reason}` });
-      }
-    } finally {
-      clearTimeout(timer);
-      stop?.removeEventListener("abort", onStop);
-    }
-
-    const { status } = response;
-    if (body === null) {
-      return fail({
-        ok: false,
-        status,
-        error: `body larger than ${MAX_BODY_BYTES} bytes`,
-      });
-    }
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(
-        new TextDecoder("utf-8", { fatal: true }).decode(body),
-      );
-    } catch {
-      return fail({ ok: false, status, error: "answer is not JSON" });
-    }
-    const checked = validateHooks(parsed);
-    if (!checked.ok) return fail({ ok: false, status, error: checked.error });
-
-    const changed = !sameList(hooks, checked.hooks);
-    adopt(checked.hooks, checked.cidrs);
-    const newTag = response.headers.get("etag");
-    etag = newTag !== null && newTag.length <= MAX_ETAG_LENGTH ? newTag : null;
-    source = "network";
-    succeed();
-    if (changed) {
-      log.info("github meta hooks updated", { ranges: checked.hooks.length });
-    } else {
-      log.debug("github meta hooks unchanged", {
-        ranges: checked.hooks.length,
-      });
-    }
-    await persist();
-    return { ok: true, status, changed };
-  }
-
-  function refresh(): Promise<RefreshResult> {
-    if (inFlight !== null) return inFlight;
-    const promise = attempt().catch((error): RefreshResult =>
-      fail({ ok: false, error: `unexpected: ${describeError(error)}` })
-    ).finally(() => {
-      if (inFlight === promise) inFlight = null;
-    });
-    inFlight = promise;
-    return promise;
-  }
-
-  function nextDelayMs(result: RefreshResult): number {
-    const cached = delays.get(result);
-    if (cached !== undefined) return cached;
-    let delay: number;
-    if (result.ok) {
-      delay = refreshMs;
-    } else {
-      const n = Math.max(1, result.failures ?? consecutiveFailures);
-      delay = backoffDelay(n, {
-        baseMs: BACKOFF_BASE_MS,
-        maxMs: Math.min(BACKOFF_CAP_MS, refreshMs),
-        random,
-      });
-      if (result.retryAfterMs !== undefined) {
-        delay = Math.max(
-          delay,
-          Math.min(result.retryAfterMs, MAX_RETRY_AFTER_MS),
-        );
-      }
-    }
-    delays.set(result, delay);
-    return delay;
-  }
-
-  function isFresh(): boolean {
-    return hooks !== null && fetchedAt !== null &&
-      now() - fetchedAt < refreshMs;
-  }
-
-  function maybeRefresh(): void {
-    if (inFlight !== null || background !== null) return;
-    if (isFresh() || now() < backoffUntil) return;
-    const task = (async () => {
-      try {
-        if (kv !== null && await load() && isFresh()) return;
-        if (!(await holdsFetchLease())) return;
-        await refresh();
-      } catch (error) {
-        log.error("github meta background refresh failed", {
-          error: describeError(error),
-        });
-      } finally {
-        background = null;
-      }
-    })();
-    background = task;
-  }
-
-  async function idle(): Promise<void> {
-    while (inFlight !== null || background !== null) {
-      await Promise.allSettled([inFlight, background]);
-    }
-  }
-
-  /**
-   * Takes (or renews) the fetch lease in KV. True when this refresher may
-   * fetch: no KV, a free or expired lease, or one it already holds.
-   */
-  async function holdsFetchLease(): Promise<boolean> {
-    if (kv === null) return true;
-    try {
-      return await takeLease(kv, META_LEASE_KEY, owner, LEASE_MS, now());
-    } catch (error) {
-      log.warn("github meta lease not taken; fetching anyway", {
-        error: describeError(error),
-      });
-      return true;
-    }
-  }
-
-  /**
-   * One tick of the shared schedule: adopt a fresher list another process
-   * persisted; otherwise fetch, if this refresher holds the lease. Returns
-   * how long to wait before the next tick.
-   */
-  async function tick(): Promise<number> {
-    if (kv !== null) {
-      await load();
-      if (isFresh()) {
-        // Someone refreshed recently: come back when it goes stale.
-        return Math.max(1000, fetchedAt! + refreshMs - now()) +
-          Math.round(random() * 1000);
-      }
-      if (!(await holdsFetchLease())) return Math.min(1000, refreshMs);
-    }
-    return nextDelayMs(await refresh());
-  }
-
-  async function start(signal: AbortSignal): Promise<void> {
-    stopSignal = signal;
-    try {
-      while (!signal.aborted) {
-        const delay = await tick();
-        if (signal.aborted) break;
-        await sleep(delay, signal);
-      }
-      await idle();
-    } finally {
-      if (stopSignal === signal) stopSignal = null;
-    }
-  }
-
+  const r: Refresher = {
+    config: resolveConfig(options),
+    state: initialState(),
+  };
+  const { extraMatcher } = r.config;
+  const { state } = r;
   return {
-    load,
-    refresh,
-    isReady: () => hooks !== null,
+    load: () => load(r),
+    refresh: () => refresh(r),
+    isReady: () => state.hooks !== null,
     isAllowed: (ip) =>
       (extraMatcher !== null && extraMatcher(ip)) ||
-      (matcher !== null && matcher(ip)),
+      (state.matcher !== null && state.matcher(ip)),
     status: () => ({
-      ready: hooks !== null,
-      ranges: hooks?.length ?? 0,
-      lastSuccess,
-      fetchedAt,
-      etag,
-      lastError,
-      consecutiveFailures,
-      source,
+      ready: state.hooks !== null,
+      ranges: state.hooks?.length ?? 0,
+      lastSuccess: state.lastSuccess,
+      fetchedAt: state.fetchedAt,
+      etag: state.etag,
+      lastError: state.lastError,
+      consecutiveFailures: state.consecutiveFailures,
+      source: state.source,
     }),
-    nextDelayMs,
-    start,
-    maybeRefresh,
-    idle,
+    nextDelayMs: (result) => nextDelayMs(r, result),
+    start: (signal) => start(r, signal),
+    maybeRefresh: () => maybeRefresh(r),
+    idle: () => idle(state),
   };
+}
+
+/** Holds `list` as the current one. */
+function adopt(state: RefresherState, list: HooksList): void {
+  state.hooks = list.hooks;
+  state.matcher = createMatcher(list.cidrs);
+}
+
+/** Persists the list held, if any; a KV failure is logged. */
+async function persist({ config, state }: Refresher): Promise<void> {
+  const { hooks, etag, fetchedAt } = state;
+  if (config.kv === null || hooks === null || fetchedAt === null) return;
+  const saved = await persistHooks(config.kv, { hooks, etag, fetchedAt });
+  if (!saved.ok) {
+    config.log.warn("github meta list not persisted", { error: saved.error });
+  }
+}
+
+/** {@link MetaRefresher.load}. */
+async function load({ config, state }: Refresher): Promise<boolean> {
+  const { kv, log, now } = config;
+  if (kv === null) return false;
+  const loaded = await loadPersistedHooks(kv);
+  switch (loaded.kind) {
+    case "none":
+      return false;
+    case "unreadable":
+      log.warn("github meta list not loaded from kv", { error: loaded.error });
+      return false;
+    case "invalid":
+      log.warn("github meta list in kv is invalid, ignored", {
+        error: loaded.error,
+      });
+      return false;
+  }
+  if (state.fetchedAt === null || loaded.fetchedAt > state.fetchedAt) {
+    const changed = !sameHooks(state.hooks, loaded.list.hooks);
+    adopt(state, loaded.list);
+    state.etag = loaded.etag;
+    state.fetchedAt = loaded.fetchedAt;
+    state.source = "kv";
+    if (changed) {
+      log.info("github meta hooks loaded from kv", {
+        ranges: loaded.list.hooks.length,
+        ageSeconds: Math.round((now() - loaded.fetchedAt) / 1000),
+      });
+    }
+  }
+  return true;
+}
+
+/** Counts a failed attempt, arms the backoff and logs it. */
+function fail(
+  r: Refresher,
+  result: RefreshResult & { error: string },
+): RefreshResult {
+  const { config, state } = r;
+  state.consecutiveFailures++;
+  result.failures = state.consecutiveFailures;
+  state.lastError = result.error;
+  const delay = nextDelayMs(r, result);
+  state.backoffUntil = config.now() + delay;
+  config.log.warn("github meta refresh failed", {
+    url: config.logUrl,
+    ...(result.status === undefined ? {} : { status: result.status }),
+    error: result.error,
+    failures: state.consecutiveFailures,
+    retryInMs: delay,
+    ready: state.hooks !== null,
+  });
+  return result;
+}
+
+/** Records a 200 or 304 for the list held. */
+function succeed({ config, state }: Refresher): void {
+  const t = config.now();
+  state.lastSuccess = t;
+  state.fetchedAt = t;
+  state.lastError = null;
+  state.consecutiveFailures = 0;
+  state.backoffUntil = 0;
+}
+
+/** One fetch, and what its result does to the state. */
+async function attempt(r: Refresher): Promise<RefreshResult> {
+  const { config, state } = r;
+  const result = await fetchMeta({
+    url: config.url,
+    etag: state.hooks !== null ? state.etag : null,
+    token: config.token,
+    userAgent: config.userAgent,
+    timeoutMs: config.timeoutMs,
+    fetch: config.fetch,
+    now: config.now,
+    signal: state.stopSignal,
+  });
+  switch (result.kind) {
+    case "stopped":
+      return { ok: false, error: "stopped" };
+    case "failed":
+      return fail(r, failure(result));
+    case "not_modified":
+      return await notModified(r, result);
+    case "ok":
+      return await updated(r, result);
+  }
+}
+
+/** A failed fetch as a {@link RefreshResult}, without absent fields. */
+function failure(
+  result: Extract<MetaFetchResult, { kind: "failed" }>,
+): RefreshResult & { error: string } {
+  const out: RefreshResult & { error: string } = {
+    ok: false,
+    ...(result.status === undefined ? {} : { status: result.status }),
+    error: result.error,
+  };
+  if (result.retryAfterMs !== undefined) out.retryAfterMs = result.retryAfterMs;
+  return out;
+}
+
+/** A 304: the list held is still current (a failure if none is held). */
+async function notModified(
+  r: Refresher,
+  result: Extract<MetaFetchResult, { kind: "not_modified" }>,
+): Promise<RefreshResult> {
+  const { config, state } = r;
+  const { status } = result;
+  if (state.hooks === null) {
+    return fail(r, { ok: false, status, error: "304 without a held list" });
+  }
+  if (result.etag !== null) state.etag = result.etag;
+  succeed(r);
+  config.log.debug("github meta not modified", { ranges: state.hooks.length });
+  await persist(r);
+  return { ok: true, status, changed: false };
+}
+
+/** A valid list: held, logged if it changed, persisted. */
+async function updated(
+  r: Refresher,
+  result: Extract<MetaFetchResult, { kind: "ok" }>,
+): Promise<RefreshResult> {
+  const { config, state } = r;
+  const { list, status } = result;
+  const changed = !sameHooks(state.hooks, list.hooks);
+  adopt(state, list);
+  state.etag = result.etag;
+  state.source = "network";
+  succeed(r);
+  if (changed) {
+    config.log.info("github meta hooks updated", { ranges: list.hooks.length });
+  } else {
+    config.log.debug("github meta hooks unchanged", {
+      ranges: list.hooks.length,
+    });
+  }
+  await persist(r);
+  return { ok: true, status, changed };
+}
+
+/** {@link MetaRefresher.refresh}: one attempt, shared while in flight. */
+function refresh(r: Refresher): Promise<RefreshResult> {
+  const { state } = r;
+  if (state.inFlight !== null) return state.inFlight;
+  const promise = attempt(r).catch((error): RefreshResult =>
+    fail(r, { ok: false, error: `unexpected: ${describeError(error)}` })
+  ).finally(() => {
+    if (state.inFlight === promise) state.inFlight = null;
+  });
+  state.inFlight = promise;
+  return promise;
+}
+
+/** {@link MetaRefresher.nextDelayMs}, remembered per result. */
+function nextDelayMs(
+  { config, state }: Refresher,
+  result: RefreshResult,
+): number {
+  const cached = state.delays.get(result);
+  if (cached !== undefined) return cached;
+  const delay = delayAfter(result, state.consecutiveFailures, config);
+  state.delays.set(result, delay);
+  return delay;
+}
+
+/**
+ * The wait after `result`: the refresh period after a success; after a
+ * failure, backoff with jitter (capped at 5 minutes and the period) or the
+ * server's requested wait (capped at an hour), whichever is longer.
+ */
+function delayAfter(
+  result: RefreshResult,
+  consecutiveFailures: number,
+  { refreshMs, random }: Pick<RefresherConfig, "refreshMs" | "random">,
+): number {
+  if (result.ok) return refreshMs;
+  const n = Math.max(1, result.failures ?? consecutiveFailures);
+  const delay = backoffDelay(n, {
+    baseMs: BACKOFF_BASE_MS,
+    maxMs: Math.min(BACKOFF_CAP_MS, refreshMs),
+    random,
+  });
+  if (result.retryAfterMs === undefined) return delay;
+  return Math.max(delay, Math.min(result.retryAfterMs, MAX_META_WAIT_MS));
+}
+
+/** Whether the list held is younger than the refresh period. */
+function isFresh({ config, state }: Refresher): boolean {
+  return state.hooks !== null && state.fetchedAt !== null &&
+    config.now() - state.fetchedAt < config.refreshMs;
+}
+
+/** {@link MetaRefresher.maybeRefresh}. */
+function maybeRefresh(r: Refresher): void {
+  const { config, state } = r;
+  if (state.inFlight !== null || state.background !== null) return;
+  if (isFresh(r) || config.now() < state.backoffUntil) return;
+  const task = (async () => {
+    try {
+      if (config.kv !== null && await load(r) && isFresh(r)) return;
+      if (!(await holdsFetchLease(r))) return;
+      await refresh(r);
+    } catch (error) {
+      config.log.error("github meta background refresh failed", {
+        error: describeError(error),
+      });
+    } finally {
+      state.background = null;
+    }
+  })();
+  state.background = task;
+}
+
+/** {@link MetaRefresher.idle}. */
+async function idle(state: RefresherState): Promise<void> {
+  while (state.inFlight !== null || state.background !== null) {
+    await Promise.allSettled([state.inFlight, state.background]);
+  }
+}
+
+/**
+ * Takes (or renews) the fetch lease in KV. True when this refresher may
+ * fetch: no KV, a free or expired lease, or one it already holds.
+ */
+async function holdsFetchLease({ config }: Refresher): Promise<boolean> {
+  const { kv, owner, now, log } = config;
+  if (kv === null) return true;
+  try {
+    return await takeLease(kv, META_LEASE_KEY, owner, LEASE_MS, now());
+  } catch (error) {
+    log.warn("github meta lease not taken; fetching anyway", {
+      error: describeError(error),
+    });
+    return true;
+  }
+}
+
+/**
+ * One tick of the shared schedule: adopt a fresher list another process
+ * persisted; otherwise fetch, if this refresher holds the lease. Returns
+ * how long to wait before the next tick.
+ */
+async function tick(r: Refresher): Promise<number> {
+  const { config, state } = r;
+  if (config.kv !== null) {
+    await load(r);
+    if (isFresh(r)) {
+      // Someone refreshed recently: come back when it goes stale.
+      return Math.max(
+        1000,
+        state.fetchedAt! + config.refreshMs - config.now(),
+      ) +
+        Math.round(config.random() * 1000);
+    }
+    if (!(await holdsFetchLease(r))) return Math.min(1000, config.refreshMs);
+  }
+  return nextDelayMs(r, await refresh(r));
+}
+
+/** {@link MetaRefresher.start}: ticks until `signal` aborts. */
+async function start(r: Refresher, signal: AbortSignal): Promise<void> {
+  const { state } = r;
+  state.stopSignal = signal;
+  try {
+    while (!signal.aborted) {
+      const delay = await tick(r);
+      if (signal.aborted) break;
+      await sleep(delay, signal);
+    }
+    await idle(state);
+  } finally {
+    if (state.stopSignal === signal) state.stopSignal = null;
+  }
 }

@@ -1,10 +1,6 @@
 import assert from "node:assert/strict";
 import {
-  type DeliveryAttempt,
-  findFailed,
-  hookPath,
   main,
-  parseNextLink,
   parseRedeliverArgs,
   parseSince,
   type RedeliverDeps,
@@ -812,94 +808,4 @@ Deno.test("parseSince() reads minutes, hours and days", async (t) => {
       assert.equal(parseSince(input), expected);
     });
   }
-});
-
-Deno.test("parseNextLink() finds rel=next among GitHub's links", async (t) => {
-  const cases: [string | null, string | undefined][] = [
-    [null, undefined],
-    ["", undefined],
-    ['<https://a/x?cursor=v1_2>; rel="next"', "https://a/x?cursor=v1_2"],
-    [
-      '<https://a/p>; rel="prev", <https://a/n?per_page=100&cursor=v1_9>; rel="next"',
-      "https://a/n?per_page=100&cursor=v1_9",
-    ],
-    ["<https://a/n>; rel=next", "https://a/n"],
-    ['<https://a/p>; rel="prev"', undefined],
-    ['<https://a/f>; rel="first next"', "https://a/f"],
-  ];
-  for (const [header, expected] of cases) {
-    await t.step(JSON.stringify(header), () => {
-      assert.equal(parseNextLink(header), expected);
-    });
-  }
-});
-
-Deno.test("hookPath() encodes names into the REST path", () => {
-  assert.equal(
-    hookPath({ kind: "repo", owner: "octo", repo: "a.b_c-d", hookId: "1" }),
-    "/repos/octo/a.b_c-d/hooks/1",
-  );
-  assert.equal(
-    hookPath({ kind: "org", org: "o", hookId: "2" }),
-    "/orgs/o/hooks/2",
-  );
-  assert.equal(hookPath({ kind: "app" }), "/app/hook");
-});
-
-Deno.test("findFailed() groups attempts by guid", async (t) => {
-  const cutoff = NOW - 60 * MINUTE;
-  const attempt = (
-    id: number,
-    guid: string,
-    minutesAgo: number,
-    statusCode: number,
-  ): DeliveryAttempt => ({
-    id,
-    guid,
-    deliveredAt: NOW - minutesAgo * MINUTE,
-    redelivery: false,
-    status: String(statusCode),
-    statusCode,
-    event: "push",
-    action: null,
-  });
-
-  await t.step("a delivery with any 2xx attempt succeeded", () => {
-    const report = findFailed([
-      attempt(3, "a", 10, 500),
-      attempt(2, "a", 20, 204),
-      attempt(1, "a", 30, 500),
-    ], cutoff);
-    assert.deepEqual(report.failed, []);
-    assert.equal(report.examined, 3);
-    assert.equal(report.deliveries, 1);
-  });
-
-  await t.step(
-    "an older attempt before the cutoff still proves success",
-    () => {
-      const report = findFailed([
-        attempt(2, "a", 10, 503),
-        attempt(1, "a", 120, 200),
-      ], cutoff);
-      assert.deepEqual(report.failed, []);
-      assert.equal(report.examined, 1);
-    },
-  );
-
-  await t.step("redeliver the latest attempt; oldest delivery first", () => {
-    const report = findFailed([
-      attempt(5, "b", 5, 0),
-      attempt(4, "a", 10, 302),
-      attempt(3, "b", 15, 404),
-      attempt(2, "a", 40, 500),
-      attempt(1, "c", 90, 500),
-    ], cutoff);
-    assert.deepEqual(
-      report.failed.map((d) => [d.guid, d.latestId, d.attempts]),
-      [["a", 4, 2], ["b", 5, 2]],
-    );
-    assert.equal(report.examined, 4);
-    assert.equal(report.deliveries, 2);
-  });
 });
