@@ -1,84 +1,16 @@
 /**
  * The admin API behind `ADMIN_TOKEN`: list deliveries, read one, replay one.
  * Authentication is `Authorization: Bearer <token>` (or HTTP Basic with the
- * token as password, for browsers), compared in constant time. With no token
- * configured every admin path answers 404, as if it did not exist.
+ * token as password, for browsers), checked by `lib/security/auth.ts`. With
+ * no token configured every admin path answers 404, as if it did not exist.
  *
  * @module
  */
 
 import type { Route } from "../http/server.ts";
 import { errorResponse, jsonResponse } from "../http/server.ts";
+import { checkAdminToken, isCrossSite } from "../security/auth.ts";
 import { type DeliveryStore, summarize } from "../store/store.ts";
-
-const encoder = new TextEncoder();
-
-/**
- * Compares two strings in time that depends only on their lengths.
- *
- * @example
- * ```ts
- * import { timingSafeEqual } from "./admin.ts";
- * timingSafeEqual("abc", "abc"); // true
- * ```
- */
-export function timingSafeEqual(a: string, b: string): boolean {
-  const x = encoder.encode(a);
-  const y = encoder.encode(b);
-  let diff = x.length ^ y.length;
-  for (let i = 0; i < Math.max(x.length, y.length); i++) {
-    diff |= (x[i % (x.length || 1)] ?? 0) ^ (y[i % (y.length || 1)] ?? 0);
-  }
-  return diff === 0;
-}
-
-/**
- * The credential of a request: the Bearer token, or the password of HTTP
- * Basic (any user name). Null when neither is present.
- */
-export function requestToken(request: Request): string | null {
-  const header = request.headers.get("authorization");
-  if (header === null) return null;
-  const space = header.indexOf(" ");
-  if (space < 0) return null;
-  const scheme = header.slice(0, space).toLowerCase();
-  const value = header.slice(space + 1).trim();
-  if (scheme === "bearer") return value;
-  if (scheme === "basic") {
-    try {
-      const decoded = atob(value);
-      const colon = decoded.indexOf(":");
-      return colon < 0 ? null : decoded.slice(colon + 1);
-    } catch {
-      return null;
-    }
-  }
-  return null;
-}
-
-/** True when the request carries the admin token. */
-export function isAuthorized(request: Request, token: string): boolean {
-  const given = requestToken(request);
-  return given !== null && timingSafeEqual(given, token);
-}
-
-/**
- * True when a state-changing request comes from another site: its `Origin`
- * is not this host, or the browser says `Sec-Fetch-Site: cross-site`. HTTP
- * Basic credentials are sent by browsers on cross-site form posts, so every
- * POST is checked.
- */
-export function isCrossSite(request: Request, url: URL): boolean {
-  const site = request.headers.get("sec-fetch-site");
-  if (site !== null && site !== "same-origin" && site !== "none") return true;
-  const origin = request.headers.get("origin");
-  if (origin === null) return false;
-  try {
-    return new URL(origin).host !== url.host;
-  } catch {
-    return true;
-  }
-}
 
 /** Options of {@link createAdminRoute}. */
 export interface AdminOptions {
@@ -101,14 +33,13 @@ export function createAdminRoute(options: AdminOptions): Route {
       return null;
     }
     if (!token) return errorResponse(404, "not_found", "Nothing here.");
-    if (!isAuthorized(request, token)) {
+    const refused = checkAdminToken(request, token, "api");
+    if (refused !== null) {
       return errorResponse(
-        401,
-        "unauthorized",
-        "A valid admin token is required.",
-        {
-          "www-authenticate": 'Bearer realm="hookgate", Basic realm="hookgate"',
-        },
+        refused.status,
+        refused.error,
+        refused.message,
+        refused.headers,
       );
     }
     let parts: string[];

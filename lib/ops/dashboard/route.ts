@@ -3,19 +3,21 @@
  * (inline CSS and JS, no CDN, no build step, no external asset) that lists
  * recent deliveries like GitHub's "Recent Deliveries", filters them, shows one
  * delivery's headers, payload and last error, and replays it. The page only
- * talks to the admin API (`lib/admin.ts`) with the browser's credentials; it
- * renders every stored value with `textContent`, never as HTML.
+ * talks to the admin API (`lib/ops/admin.ts`) with the browser's
+ * credentials; it renders every stored value with `textContent`, never as
+ * HTML.
  *
  * It serves the page and nothing else: listing, reading and replaying are the
  * admin API's, with its cross-site checks. Access is HTTP Basic (any user
- * name, `ADMIN_TOKEN` as the password, so a browser prompts) or `Bearer`;
- * without `ADMIN_TOKEN` the page answers 404.
+ * name, `ADMIN_TOKEN` as the password, so a browser prompts) or `Bearer`,
+ * checked by `lib/security/auth.ts`; without `ADMIN_TOKEN` the page answers
+ * 404.
  *
  * @module
  */
 
-import { isAuthorized } from "../admin.ts";
 import { errorResponse, type Route } from "../../http/server.ts";
+import { checkAdminToken } from "../../security/auth.ts";
 
 /** Payloads larger than this are not fetched by the page, only linked. */
 export const PREVIEW_BYTES = 256 * 1024;
@@ -117,15 +119,13 @@ export function createDashboardRoute(options: DashboardOptions): Route {
         headers: { location: `/dashboard${url.search}` },
       });
     }
-    if (!isAuthorized(request, token)) {
+    const refused = checkAdminToken(request, token, "page");
+    if (refused !== null) {
       return errorResponse(
-        401,
-        "unauthorized",
-        "Sign in with any user name and the ADMIN_TOKEN as the password.",
-        {
-          "www-authenticate": 'Basic realm="hookgate"',
-          "cache-control": "no-store",
-        },
+        refused.status,
+        refused.error,
+        refused.message,
+        refused.headers,
       );
     }
     if (request.method !== "GET" && request.method !== "HEAD") {
