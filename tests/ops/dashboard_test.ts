@@ -7,8 +7,13 @@ import { type App, createApp } from "../../lib/app.ts";
 import {
   contentSecurityPolicy,
   createDashboardRoute,
-  renderDashboard,
 } from "../../lib/ops/dashboard/route.ts";
+import {
+  clientScript,
+  DASHBOARD_SCRIPT,
+  renderDashboard,
+} from "../../lib/ops/dashboard/page.ts";
+import * as client from "../../lib/ops/dashboard/client.ts";
 import type { HandlerContext, HandlerRegistry } from "../../lib/dispatch.ts";
 import {
   type Browser,
@@ -199,6 +204,94 @@ Deno.test("the dashboard page loads nothing from elsewhere and never uses innerH
   );
   assert.doesNotMatch(html, /\son[a-z]+=/i, "no inline event handlers");
   assert.match(html, /credentials: "same-origin"/);
+});
+
+Deno.test("the served script is the client module as JavaScript, with no TypeScript left", async () => {
+  // It parses as a classic script: an annotation, a cast, an `interface` or a
+  // non-null `!` would be a syntax error here.
+  new Function(DASHBOARD_SCRIPT);
+  const source = await Deno.readTextFile(
+    new URL("../../lib/ops/dashboard/client.ts", import.meta.url),
+  );
+  assert.match(source, /dashboardClient\(settings: ClientSettings\): void/);
+  assert.match(DASHBOARD_SCRIPT, /^\n"use strict";\n\(function \(\) \{\n/);
+  assert.ok(
+    DASHBOARD_SCRIPT.includes("\nfunction dashboardClient(settings) {\n"),
+  );
+  assert.ok(
+    DASHBOARD_SCRIPT.endsWith(
+      `\ndashboardClient({"pollMs":2500,"listLimit":200,"previewBytes":262144,"statuses":["queued","running","done","failed","dead","skipped"]});\n})();\n`,
+    ),
+  );
+  for (
+    const typescript of [
+      /\binterface\s+[A-Z]/,
+      /\btype\s+[A-Z]\w*\s*=/,
+      /\bas\s+(unknown|const|El|string|DeliverySummary)\b/,
+      /\((settings|page): /,
+      /\bimport\b/,
+      /\bexport\b/,
+    ]
+  ) {
+    assert.doesNotMatch(DASHBOARD_SCRIPT, typescript);
+  }
+  assert.doesNotMatch(DASHBOARD_SCRIPT, /<\/script|<!--/i);
+});
+
+Deno.test("the client module's only values are exported functions, all served, and it imports only types", async () => {
+  // The browser gets the functions' sources alone: anything else at the
+  // module's top level (a constant, a private helper, an import) is not there.
+  const source = await Deno.readTextFile(
+    new URL("../../lib/ops/dashboard/client.ts", import.meta.url),
+  );
+  const topLevel = [
+    ...source.matchAll(
+      /^(export\s+)?(?:default\s+)?(?:async\s+)?(const|let|var|function\*?|class|enum|namespace|import(?!\s+type\b))\s*([\w$]*)/gm,
+    ),
+  ].map((m) => `${m[1] ?? ""}${m[2]} ${m[3]}`);
+  const names = Object.keys(client);
+  assert.deepEqual(
+    topLevel.sort(),
+    names.map((name) => `export function ${name}`).sort(),
+  );
+  assert.ok(names.includes("dashboardClient"));
+  for (const [name, value] of Object.entries(client)) {
+    assert.equal(typeof value, "function", name);
+    assert.ok(DASHBOARD_SCRIPT.includes(`\n${value.toString()}\n`), name);
+  }
+});
+
+Deno.test("the page's one script is the served script, under the CSP's nonce", async () => {
+  const route = createDashboardRoute({ token: TOKEN });
+  const url = new URL("http://hookgate.test/dashboard");
+  const res = await route(
+    new Request(url, { headers: { authorization: BASIC } }),
+    url,
+  );
+  assert.ok(res);
+  const csp = res.headers.get("content-security-policy") ?? "";
+  const nonce = csp.match(/script-src 'nonce-([A-Za-z0-9+/=]+)'/)?.[1];
+  assert.ok(nonce, csp);
+  const scripts = [
+    ...(await res.text()).matchAll(/<script\b([^>]*)>([\s\S]*?)<\/script>/g),
+  ];
+  assert.deepEqual(
+    scripts.map((m) => [m[1], m[2]]),
+    [[` nonce="${nonce}"`, DASHBOARD_SCRIPT]],
+  );
+});
+
+Deno.test("clientScript() refuses settings that would end the script element", () => {
+  const settings = { pollMs: 1, listLimit: 1, previewBytes: 1 };
+  assert.throws(
+    () => clientScript({ ...settings, statuses: ["</script><b>"] }),
+    /Cannot inline the dashboard script/,
+  );
+  assert.throws(
+    () => clientScript({ ...settings, statuses: ["<!--"] }),
+    /Cannot inline the dashboard script/,
+  );
+  new Function(clientScript({ ...settings, statuses: ["done"] }));
 });
 
 Deno.test("createDashboardRoute() leaves other paths to the next route", async () => {
