@@ -9,7 +9,8 @@
 
 import type { Route } from "../http/server.ts";
 import { errorResponse, jsonResponse } from "../http/server.ts";
-import { type DeliveryStore, summarize } from "../store/store.ts";
+import type { DeliveryStore } from "../store/store.ts";
+import { summarize } from "../store/types.ts";
 
 const encoder = new TextEncoder();
 
