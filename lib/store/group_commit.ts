@@ -251,6 +251,164 @@ function queued(
   };
 }
 
+/** One store's writer: its settings and the operations waiting to commit. */
+interface Writer {
+  kv: LockSafeKv;
+  ttlMs: number;
+  maxAttempts: number;
+  chunkSize: number;
+  batchMax: number;
+  now: () => number;
+  accepts: PendingAccept[];
+  updates: PendingUpdate[];
+  /** A flush loop runs: new operations join its next batch. */
+  flushing: boolean;
+  /** Commits that stored records. */
+  commits: number;
+}
+
+/** Adds what stores one delivery whose body fits in the commit. */
+function stageInline(
+  w: Writer,
+  op: Deno.AtomicOperation,
+  delivery: IncomingDelivery,
+  at: number,
+  leaseUntil: number | undefined,
+): DeliveryRecord {
+  const upload = uploadId(at);
+  const chunks = chunksOf(delivery.body, w.chunkSize);
+  const record = newRecord(delivery, { upload, chunks: chunks.length }, {
+    now: at,
+    maxAttempts: w.maxAttempts,
+    leaseUntil,
+  });
+  stageRecord(op, record, w.ttlMs);
+  stageChunks(op, upload, chunks, w.ttlMs);
+  return record;
+}
+
+/** Stores one delivery in its own commit (after its body, when large). */
+async function acceptAlone(
+  w: Writer,
+  delivery: IncomingDelivery,
+  leaseUntil: number | undefined,
+): Promise<Queued | null> {
+  const at = w.now();
+  const op = w.kv.atomic();
+  let record: DeliveryRecord;
+  let cleanup: (() => Promise<void>) | null = null;
+  if (delivery.body.byteLength <= COMMIT_BYTES) {
+    record = stageInline(w, op, delivery, at, leaseUntil);
+  } else {
+    // Chunks first; the upload key marks them until the record commit
+    // deletes it.
+    const body = await writeBody(w.kv, delivery.body, {
+      now: at,
+      chunkSize: w.chunkSize,
+      expireIn: w.ttlMs,
+    });
+    record = newRecord(delivery, body, {
+      now: at,
+      maxAttempts: w.maxAttempts,
+      leaseUntil,
+    });
+    stageRecord(op, record, w.ttlMs);
+    op.delete(body.uploadKey);
+    cleanup = () => deleteBody(w.kv, body.upload, body.chunks, body.uploadKey);
+  }
+  w.commits++;
+  const res = await op.commit();
+  if (res.ok) return queued(record, leaseUntil, res.versionstamp);
+  await cleanup?.();
+  return null;
+}
+
+/** Commits one record update on its own. */
+async function updateAlone(
+  w: Writer,
+  entry: Deno.KvEntry<DeliveryRecord>,
+  next: DeliveryRecord,
+): Promise<Deno.KvEntry<DeliveryRecord> | null> {
+  const op = w.kv.atomic();
+  stageUpdate(op, entry, next, expireInOf(next, w.ttlMs, w.now()));
+  const res = await op.commit();
+  return res.ok
+    ? { key: entry.key, value: next, versionstamp: res.versionstamp }
+    : null;
+}
+
+/** Commits each operation of a batch on its own. */
+async function settleAlone(
+  w: Writer,
+  accepts: PendingAccept[],
+  updates: PendingUpdate[],
+): Promise<void> {
+  await Promise.all([
+    ...accepts.map((item) =>
+      acceptAlone(w, item.delivery, item.leaseUntil).then(
+        item.resolve,
+        item.reject,
+      )
+    ),
+    ...updates.map((item) =>
+      updateAlone(w, item.entry, item.next).then(item.resolve, item.reject)
+    ),
+  ]);
+}
+
+/** Commits one batch together; on a failed check, each on its own. */
+async function commitBatch(
+  w: Writer,
+  accepts: PendingAccept[],
+  updates: PendingUpdate[],
+): Promise<void> {
+  const at = w.now();
+  const op = w.kv.atomic();
+  const records = accepts.map((item) =>
+    stageInline(w, op, item.delivery, at, item.leaseUntil)
+  );
+  for (const item of updates) {
+    stageUpdate(op, item.entry, item.next, expireInOf(item.next, w.ttlMs, at));
+  }
+  let res: Deno.KvCommitResult | Deno.KvCommitError;
+  try {
+    if (accepts.length > 0) w.commits++;
+    res = await op.commit();
+  } catch (err) {
+    for (const item of accepts) item.reject(err);
+    for (const item of updates) item.reject(err);
+    return;
+  }
+  if (!res.ok) {
+    // A duplicate, or a record changed meanwhile: each on its own.
+    return await settleAlone(w, accepts, updates);
+  }
+  const versionstamp = res.versionstamp;
+  accepts.forEach((item, i) =>
+    item.resolve(queued(records[i]!, item.leaseUntil, versionstamp))
+  );
+  for (const item of updates) {
+    item.resolve({ key: item.entry.key, value: item.next, versionstamp });
+  }
+}
+
+/** Commits what waits, batch after batch, until nothing does. */
+async function flush(w: Writer): Promise<void> {
+  w.flushing = true;
+  try {
+    while (w.accepts.length > 0 || w.updates.length > 0) {
+      const batch = takeBatch(w.accepts, w.updates, w.batchMax);
+      w.accepts = batch.restAccepts;
+      w.updates = batch.restUpdates;
+      if (batch.accepts.length + batch.updates.length === 1) {
+        await settleAlone(w, batch.accepts, batch.updates);
+      } else await commitBatch(w, batch.accepts, batch.updates);
+    }
+  } finally {
+    w.flushing = false;
+  }
+}
+
 /**
  * Creates the record writer of one store. Throws a `RangeError` when
  * `batchMax` or `chunkSize` is beyond what KV allows.
@@ -266,14 +424,7 @@ function queued(
  * ```
  */
 export function createGroupCommit(options: GroupCommitOptions): GroupCommit {
-  const {
-    kv,
-    ttlMs,
-    maxAttempts,
-    now,
-    chunkSize = 64_000,
-    batchMax = 32,
-  } = options;
+  const { chunkSize = 64_000, batchMax = 32 } = options;
   if (!Number.isInteger(batchMax) || batchMax < 1 || batchMax > 50) {
     throw new RangeError(
       `Cannot group commits as 'batchMax' must be an integer from 1 to 50: current value is ${batchMax}`,
@@ -284,164 +435,39 @@ export function createGroupCommit(options: GroupCommitOptions): GroupCommit {
       `Cannot store bodies as 'chunkSize' must be 1 to 65536: current value is ${chunkSize}`,
     );
   }
-  const state = {
-    accepts: [] as PendingAccept[],
-    updates: [] as PendingUpdate[],
+  const w: Writer = {
+    kv: options.kv,
+    ttlMs: options.ttlMs,
+    maxAttempts: options.maxAttempts,
+    chunkSize,
+    batchMax,
+    now: options.now,
+    accepts: [],
+    updates: [],
     flushing: false,
     commits: 0,
   };
-
-  /** Adds what stores one delivery whose body fits in the commit. */
-  function stageInline(
-    op: Deno.AtomicOperation,
-    delivery: IncomingDelivery,
-    at: number,
-    leaseUntil: number | undefined,
-  ): DeliveryRecord {
-    const upload = uploadId(at);
-    const chunks = chunksOf(delivery.body, chunkSize);
-    const record = newRecord(delivery, { upload, chunks: chunks.length }, {
-      now: at,
-      maxAttempts,
-      leaseUntil,
-    });
-    stageRecord(op, record, ttlMs);
-    stageChunks(op, upload, chunks, ttlMs);
-    return record;
-  }
-
-  async function acceptAlone(
-    delivery: IncomingDelivery,
-    leaseUntil: number | undefined,
-  ): Promise<Queued | null> {
-    const at = now();
-    const op = kv.atomic();
-    let record: DeliveryRecord;
-    let cleanup: (() => Promise<void>) | null = null;
-    if (delivery.body.byteLength <= COMMIT_BYTES) {
-      record = stageInline(op, delivery, at, leaseUntil);
-    } else {
-      // Chunks first; the upload key marks them until the record commit
-      // deletes it.
-      const body = await writeBody(kv, delivery.body, {
-        now: at,
-        chunkSize,
-        expireIn: ttlMs,
-      });
-      record = newRecord(delivery, body, { now: at, maxAttempts, leaseUntil });
-      stageRecord(op, record, ttlMs);
-      op.delete(body.uploadKey);
-      cleanup = () => deleteBody(kv, body.upload, body.chunks, body.uploadKey);
-    }
-    state.commits++;
-    const res = await op.commit();
-    if (res.ok) return queued(record, leaseUntil, res.versionstamp);
-    await cleanup?.();
-    return null;
-  }
-
-  async function updateAlone(
-    entry: Deno.KvEntry<DeliveryRecord>,
-    next: DeliveryRecord,
-  ): Promise<Deno.KvEntry<DeliveryRecord> | null> {
-    const op = kv.atomic();
-    stageUpdate(op, entry, next, expireInOf(next, ttlMs, now()));
-    const res = await op.commit();
-    return res.ok
-      ? { key: entry.key, value: next, versionstamp: res.versionstamp }
-      : null;
-  }
-
-  /** Commits each operation of a batch on its own. */
-  async function settleAlone(
-    accepts: PendingAccept[],
-    updates: PendingUpdate[],
-  ): Promise<void> {
-    await Promise.all([
-      ...accepts.map((item) =>
-        acceptAlone(item.delivery, item.leaseUntil).then(
-          item.resolve,
-          item.reject,
-        )
-      ),
-      ...updates.map((item) =>
-        updateAlone(item.entry, item.next).then(item.resolve, item.reject)
-      ),
-    ]);
-  }
-
-  /** Commits one batch together; on a failed check, each on its own. */
-  async function commitBatch(
-    accepts: PendingAccept[],
-    updates: PendingUpdate[],
-  ): Promise<void> {
-    const at = now();
-    const op = kv.atomic();
-    const records = accepts.map((item) =>
-      stageInline(op, item.delivery, at, item.leaseUntil)
-    );
-    for (const item of updates) {
-      stageUpdate(op, item.entry, item.next, expireInOf(item.next, ttlMs, at));
-    }
-    let res: Deno.KvCommitResult | Deno.KvCommitError;
-    try {
-      if (accepts.length > 0) state.commits++;
-      res = await op.commit();
-    } catch (err) {
-      for (const item of accepts) item.reject(err);
-      for (const item of updates) item.reject(err);
-      return;
-    }
-    if (!res.ok) {
-      // A duplicate, or a record changed meanwhile: each on its own.
-      return await settleAlone(accepts, updates);
-    }
-    const versionstamp = res.versionstamp;
-    accepts.forEach((item, i) =>
-      item.resolve(queued(records[i]!, item.leaseUntil, versionstamp))
-    );
-    for (const item of updates) {
-      item.resolve({ key: item.entry.key, value: item.next, versionstamp });
-    }
-  }
-
-  async function flush(): Promise<void> {
-    state.flushing = true;
-    try {
-      while (state.accepts.length > 0 || state.updates.length > 0) {
-        const batch = takeBatch(state.accepts, state.updates, batchMax);
-        state.accepts = batch.restAccepts;
-        state.updates = batch.restUpdates;
-        if (batch.accepts.length + batch.updates.length === 1) {
-          await settleAlone(batch.accepts, batch.updates);
-        } else await commitBatch(batch.accepts, batch.updates);
-      }
-    } finally {
-      state.flushing = false;
-    }
-  }
-
   return {
     accept(delivery, leaseUntil) {
       if (batchMax <= 1 || delivery.body.byteLength > GROUP_BODY_MAX) {
-        return acceptAlone(delivery, leaseUntil);
+        return acceptAlone(w, delivery, leaseUntil);
       }
       return new Promise((resolve, reject) => {
-        state.accepts.push({ delivery, leaseUntil, resolve, reject });
-        if (!state.flushing) void flush();
+        w.accepts.push({ delivery, leaseUntil, resolve, reject });
+        if (!w.flushing) void flush(w);
       });
     },
-    acceptAlone,
+    acceptAlone: (delivery, leaseUntil) => acceptAlone(w, delivery, leaseUntil),
     update(entry, next) {
-      if (batchMax <= 1) return updateAlone(entry, next);
+      if (batchMax <= 1) return updateAlone(w, entry, next);
       return new Promise((resolve, reject) => {
-        state.updates.push({ entry, next, resolve, reject });
-        if (!state.flushing) void flush();
+        w.updates.push({ entry, next, resolve, reject });
+        if (!w.flushing) void flush(w);
       });
     },
-    updateAlone,
+    updateAlone: (entry, next) => updateAlone(w, entry, next),
     get commits() {
-      return state.commits;
+      return w.commits;
     },
   };
 }

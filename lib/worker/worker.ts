@@ -131,6 +131,213 @@ interface Waiting {
   local: LocalDelivery | undefined;
 }
 
+/** Everything a worker changes while it runs, in one place. */
+interface WorkerState {
+  /** Handler runs in progress. */
+  running: Set<Promise<void>>;
+  /** Outcomes being committed after their handler slot was freed. */
+  recordings: Set<Promise<void>>;
+  /** Leased to this process and waiting in memory for a handler slot. */
+  ready: Waiting[];
+  /** Deliveries being stored with a lease to this process (fast path). */
+  reserved: number;
+  peak: number;
+  depth: number;
+  /** Ends the loop's current wait, if it waits. */
+  wakeUp: (() => void) | null;
+  /** A wake came since the loop's last pass began. */
+  woken: boolean;
+  /** The pass in progress. */
+  ticking: Promise<number> | null;
+  lastCollect: number;
+  lastCount: number;
+}
+
+/**
+ * Waits `ms` for work: ends early when the worker is woken (or was, since
+ * this pass began) or `signal` aborts. Not `_util/timers.ts`'s `sleep`: a
+ * wake would need a fresh AbortController joined to `signal` for every
+ * wait, and wakes come with deliveries.
+ */
+function waitForWork(
+  state: WorkerState,
+  ms: number,
+  signal: AbortSignal,
+): Promise<void> {
+  if (state.woken || signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      state.wakeUp = null;
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+    state.wakeUp = done;
+  });
+}
+
+/** What {@link housekeep} needs. */
+interface HousekeepingOptions {
+  store: DeliveryStore;
+  log: Logger;
+  collectEveryMs: number;
+  /** Who this process is when claiming the collector job. */
+  owner: string;
+}
+
+/**
+ * Counts the queue depth every few seconds, and once a collection period
+ * collects expired records (one collector across every process on the KV).
+ */
+async function housekeep(
+  state: WorkerState,
+  options: HousekeepingOptions,
+): Promise<void> {
+  const { store, collectEveryMs } = options;
+  const now = store.now();
+  if (now - state.lastCollect >= collectEveryMs) {
+    state.lastCollect = now;
+    state.depth = await store.countDue();
+    if (await store.claim("collect", options.owner, collectEveryMs)) {
+      const collected = await store.collect();
+      if (collected.records + collected.orphans > 0) {
+        options.log.info("expired deliveries removed", collected);
+      }
+    }
+  } else if (now - state.lastCount >= COUNT_EVERY_MS) {
+    state.lastCount = now;
+    state.depth = await store.countDue(COUNT_MAX);
+  }
+}
+
+/**
+ * Waits for the runs in progress for up to `timeoutMs`, then aborts them and
+ * gives them {@link ABORT_GRACE_MS} more; then waits for every outcome to be
+ * recorded. True when they ended in time.
+ */
+async function drainRuns(
+  state: WorkerState,
+  abortRuns: AbortController,
+  timeoutMs: number,
+): Promise<boolean> {
+  const recorded = () => Promise.all([...state.recordings]);
+  if (state.running.size === 0) {
+    await recorded();
+    return true;
+  }
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timedOut = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), timeoutMs);
+  });
+  const all = Promise.all([...state.running]).then(() => true as const);
+  const finished = await Promise.race([all, timedOut]);
+  clearTimeout(timer);
+  if (!finished) {
+    abortRuns.abort(new Error("server shutting down"));
+    let grace: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      all,
+      new Promise((r) => grace = setTimeout(r, ABORT_GRACE_MS)),
+    ]);
+    clearTimeout(grace);
+  }
+  await recorded();
+  return finished;
+}
+
+/** What a worker is made of, fixed when it is created. */
+interface WorkerParts {
+  store: DeliveryStore;
+  log: Logger;
+  metrics: Metrics | undefined;
+  maxConcurrency: number;
+  handlerTimeoutMs: number;
+  leaseMarginMs: number;
+  pollMs: number;
+  /** Aborted when a drain runs out of time: cuts the handlers short. */
+  abortRuns: AbortController;
+  run: RunContext;
+  outcomes: OutcomeOptions;
+  housekeeping: HousekeepingOptions;
+  limits: ReserveLimits;
+}
+
+/** The parts of a worker, with the defaults of {@link WorkerOptions}. */
+function workerParts(options: WorkerOptions): WorkerParts {
+  const { store, log, maxConcurrency, handlerTimeoutMs } = options;
+  const leaseMarginMs = options.leaseMarginMs ??
+    Math.min(5000, handlerTimeoutMs);
+  const abortRuns = new AbortController();
+  return {
+    store,
+    log,
+    metrics: options.metrics,
+    maxConcurrency,
+    handlerTimeoutMs,
+    leaseMarginMs,
+    pollMs: options.pollMs ?? 1000,
+    abortRuns,
+    run: {
+      store,
+      registry: options.registry,
+      deadlines: options.deadlines ?? createDeadlines(),
+      timeoutMs: handlerTimeoutMs,
+      signal: abortRuns.signal,
+    },
+    outcomes: {
+      store,
+      backoff: {
+        baseMs: options.retryBaseMs ?? 5000,
+        maxMs: options.retryMaxMs ?? 600_000,
+        random: options.random ?? Math.random,
+      },
+      shutdown: abortRuns.signal,
+    },
+    housekeeping: {
+      store,
+      log,
+      collectEveryMs: options.collectEveryMs ?? 600_000,
+      owner: crypto.randomUUID(),
+    },
+    limits: { maxConcurrency, handlerTimeoutMs, leaseMarginMs },
+  };
+}
+
+/**
+ * Runs one leased delivery, then records its outcome in the background
+ * (tracked in `state.recordings`, awaited by a drain): the handler slot
+ * frees as soon as the handlers end.
+ */
+async function runOne(
+  parts: WorkerParts,
+  state: WorkerState,
+  leased: Deno.KvEntry<DeliveryRecord>,
+  local: LocalDelivery | undefined,
+): Promise<void> {
+  const record = leased.value;
+  const log = parts.log.child({
+    delivery: record.id,
+    event: record.event,
+    action: record.action,
+    attempt: record.attempts,
+  });
+  const result = await runDelivery(record, local, log, parts.run);
+  countRun(parts.metrics, record.event, result);
+  const recording: Promise<void> = recordOutcome(
+    leased,
+    result,
+    log,
+    parts.outcomes,
+  )
+    .catch((err) => {
+      log.error("could not record the outcome", { error: describeError(err) });
+    })
+    .finally(() => state.recordings.delete(recording));
+  state.recordings.add(recording);
+}
+
 /**
  * Creates a worker over a store. It starts nothing until {@link Worker.start}.
  *
@@ -141,53 +348,18 @@ interface Waiting {
  * ```
  */
 export function createWorker(options: WorkerOptions): Worker {
-  const {
-    store,
-    log,
-    metrics,
-    maxConcurrency,
-    handlerTimeoutMs,
-    pollMs = 1000,
-    leaseMarginMs = Math.min(5000, handlerTimeoutMs),
-    collectEveryMs = 600_000,
-  } = options;
-  const abortRuns = new AbortController();
-  const run: RunContext = {
-    store,
-    registry: options.registry,
-    deadlines: options.deadlines ?? createDeadlines(),
-    timeoutMs: handlerTimeoutMs,
-    signal: abortRuns.signal,
-  };
-  const outcomes: OutcomeOptions = {
-    store,
-    backoff: {
-      baseMs: options.retryBaseMs ?? 5000,
-      maxMs: options.retryMaxMs ?? 600_000,
-      random: options.random ?? Math.random,
-    },
-    shutdown: abortRuns.signal,
-  };
-  const limits = { maxConcurrency, handlerTimeoutMs, leaseMarginMs };
-  /** Who this process is when claiming the collector job. */
-  const owner = crypto.randomUUID();
-  const state = {
-    /** Handler runs in progress. */
-    running: new Set<Promise<void>>(),
-    /** Outcomes being committed after their handler slot was freed. */
-    recordings: new Set<Promise<void>>(),
-    /** Leased to this process and waiting in memory for a handler slot. */
-    ready: [] as Waiting[],
-    /** Deliveries being stored with a lease to this process (fast path). */
+  const parts = workerParts(options);
+  const { store, log, maxConcurrency, abortRuns } = parts;
+  const state: WorkerState = {
+    running: new Set(),
+    recordings: new Set(),
+    ready: [],
     reserved: 0,
     peak: 0,
     depth: 0,
-    /** Ends the current wait of the loop, if it waits. */
-    wakeUp: null as (() => void) | null,
-    /** A wake came since the loop's last pass began. */
+    wakeUp: null,
     woken: false,
-    /** The pass in progress. */
-    ticking: null as Promise<number> | null,
+    ticking: null,
     lastCollect: 0,
     lastCount: 0,
   };
@@ -195,37 +367,6 @@ export function createWorker(options: WorkerOptions): Worker {
   function wake(): void {
     state.woken = true;
     state.wakeUp?.();
-  }
-
-  /** Runs one leased delivery, then records its outcome in the background. */
-  async function runOne(
-    leased: Deno.KvEntry<DeliveryRecord>,
-    local: LocalDelivery | undefined,
-  ): Promise<void> {
-    const record = leased.value;
-    const dlog = log.child({
-      delivery: record.id,
-      event: record.event,
-      action: record.action,
-      attempt: record.attempts,
-    });
-    const result = await runDelivery(record, local, dlog, run);
-    countRun(metrics, record.event, result);
-    // The handler slot frees now; recording the outcome (one grouped
-    // commit) goes on in the background, awaited by drain().
-    const recording: Promise<void> = recordOutcome(
-      leased,
-      result,
-      dlog,
-      outcomes,
-    )
-      .catch((err) => {
-        dlog.error("could not record the outcome", {
-          error: describeError(err),
-        });
-      })
-      .finally(() => state.recordings.delete(recording));
-    state.recordings.add(recording);
   }
 
   /** Starts a run now if a slot is free, or keeps it waiting in memory. */
@@ -242,7 +383,7 @@ export function createWorker(options: WorkerOptions): Worker {
     entry: Deno.KvEntry<DeliveryRecord>,
     local: LocalDelivery | undefined,
   ): void {
-    const tracked: Promise<void> = runOne(entry, local)
+    const tracked: Promise<void> = runOne(parts, state, entry, local)
       .catch((err) => {
         log.error("worker error", {
           delivery: entry.value.id,
@@ -273,7 +414,7 @@ export function createWorker(options: WorkerOptions): Worker {
     if (free <= 0 || abortRuns.signal.aborted) return 0;
     const ids = await store.listDue(store.now(), free);
     // Lease them all at once: the leases share one group commit.
-    const until = store.now() + handlerTimeoutMs + leaseMarginMs;
+    const until = store.now() + parts.handlerTimeoutMs + parts.leaseMarginMs;
     const leases = await Promise.all(ids.map(async (id) => {
       try {
         return await store.lease(id, until);
@@ -299,97 +440,29 @@ export function createWorker(options: WorkerOptions): Worker {
     return state.ticking;
   }
 
-  /**
-   * Waits `ms` for work: ends early when {@link wake} is called (or was,
-   * since this pass began) or `signal` aborts. Not `_util/timers.ts`'s
-   * `sleep`: a wake would need a fresh AbortController joined to `signal`
-   * for every wait, and wakes come with every delivery.
-   */
-  function waitForWork(ms: number, signal: AbortSignal): Promise<void> {
-    if (state.woken || signal.aborted) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        signal.removeEventListener("abort", done);
-        state.wakeUp = null;
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      signal.addEventListener("abort", done, { once: true });
-      state.wakeUp = done;
-    });
-  }
-
-  /**
-   * Counts the queue depth every few seconds, and once a collection period
-   * collects expired records (one collector across every process on the KV).
-   */
-  async function housekeep(): Promise<void> {
-    const now = store.now();
-    if (now - state.lastCollect >= collectEveryMs) {
-      state.lastCollect = now;
-      state.depth = await store.countDue();
-      if (await store.claim("collect", owner, collectEveryMs)) {
-        const collected = await store.collect();
-        if (collected.records + collected.orphans > 0) {
-          log.info("expired deliveries removed", collected);
-        }
-      }
-    } else if (now - state.lastCount >= COUNT_EVERY_MS) {
-      state.lastCount = now;
-      state.depth = await store.countDue(COUNT_MAX);
-    }
-  }
-
   async function start(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
       state.woken = false;
       try {
         await tick();
-        await housekeep();
+        await housekeep(state, parts.housekeeping);
       } catch (err) {
         log.error("worker pass failed", { error: describeError(err) });
       }
       const busy = state.running.size + state.reserved >= maxConcurrency;
-      await waitForWork(busy ? BUSY_WAIT_MS : pollMs, signal);
+      await waitForWork(state, busy ? BUSY_WAIT_MS : parts.pollMs, signal);
     }
-  }
-
-  async function drain(timeoutMs: number): Promise<boolean> {
-    const recorded = () => Promise.all([...state.recordings]);
-    if (state.running.size === 0) {
-      await recorded();
-      return true;
-    }
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timedOut = new Promise<false>((resolve) => {
-      timer = setTimeout(() => resolve(false), timeoutMs);
-    });
-    const all = Promise.all([...state.running]).then(() => true as const);
-    const finished = await Promise.race([all, timedOut]);
-    clearTimeout(timer);
-    if (!finished) {
-      abortRuns.abort(new Error("server shutting down"));
-      let grace: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([
-        all,
-        new Promise((r) => grace = setTimeout(r, ABORT_GRACE_MS)),
-      ]);
-      clearTimeout(grace);
-    }
-    await recorded();
-    return finished;
   }
 
   return {
     start,
     wake,
     tick,
-    drain,
+    drain: (timeoutMs) => drainRuns(state, abortRuns, timeoutMs),
     reserve() {
       if (abortRuns.signal.aborted) return null;
       const ahead = state.running.size + state.reserved + state.ready.length;
-      const until = reservedUntil(ahead, store.now(), limits);
+      const until = reservedUntil(ahead, store.now(), parts.limits);
       if (until !== null) state.reserved++;
       return until;
     },
