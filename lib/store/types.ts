@@ -64,18 +64,26 @@ export type DeliveryStatus =
   | "dead"
   | "skipped";
 
-/** What is stored of one delivery (never the parsed payload). */
-export interface DeliveryRecord {
-  id: string;
-  event: string;
-  action: string | undefined;
-  hookId: string | undefined;
-  target: { type: string; id: string } | undefined;
-  headers: Record<string, string>;
-  repository: string | undefined;
-  sender: string | undefined;
-  kind: BodyKind;
-  digest: string;
+/** The fields a record keeps of the {@link IncomingDelivery} it was made from. */
+export type KeptFields =
+  | "id"
+  | "event"
+  | "action"
+  | "hookId"
+  | "target"
+  | "headers"
+  | "repository"
+  | "sender"
+  | "kind"
+  | "digest"
+  | "receivedAt";
+
+/**
+ * What is stored of one delivery: the {@link KeptFields} of the incoming
+ * delivery (never its body or parsed payload) and the state of its life.
+ */
+export interface DeliveryRecord extends Pick<IncomingDelivery, KeptFields> {
+  /** The body's length in bytes. */
   size: number;
   /** Key of the body chunks. */
   upload: string;
@@ -84,7 +92,6 @@ export interface DeliveryRecord {
   attempts: number;
   /** The delivery is `dead` once `attempts` reaches this. */
   attemptLimit: number;
-  receivedAt: number;
   updatedAt: number;
   startedAt: number | null;
   finishedAt: number | null;

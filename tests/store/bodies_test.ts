@@ -9,7 +9,7 @@ import {
   uploadId,
   writeBody,
 } from "../../lib/store/bodies.ts";
-import { lockSafe } from "../../lib/store/kv.ts";
+import { memoryKv } from "./_kv.ts";
 import { deliveryKeys } from "../../lib/store/keys.ts";
 
 async function count(kv: Deno.Kv, prefix: Deno.KvKey): Promise<number> {
@@ -32,58 +32,46 @@ Deno.test("chunksOf() cuts a body into views without copying; none for an empty 
 });
 
 Deno.test("writeBody() then readBody() round-trips; deleteBody() removes chunks and upload key", async () => {
-  const raw = await Deno.openKv(":memory:");
-  try {
-    const kv = lockSafe(raw);
-    const body = crypto.getRandomValues(new Uint8Array(1_000));
-    const up = await writeBody(kv, body, {
-      now: 5,
-      chunkSize: 64,
-      expireIn: 60_000,
-    });
-    assert.equal(up.chunks, 16);
-    assert.deepEqual(up.uploadKey, deliveryKeys.upload(5, up.upload));
-    const record = { id: "d", size: 1_000, upload: up.upload, chunks: 16 };
-    assert.deepEqual(await readBody(kv, record), body);
-    await deleteBody(kv, up.upload, up.chunks, up.uploadKey);
-    assert.equal(await count(raw, deliveryKeys.chunks(up.upload)), 0);
-    assert.equal((await raw.get(up.uploadKey)).value, null);
-  } finally {
-    raw.close();
-  }
+  using mem = await memoryKv();
+  const { raw, safe: kv } = mem;
+  const body = crypto.getRandomValues(new Uint8Array(1_000));
+  const up = await writeBody(kv, body, {
+    now: 5,
+    chunkSize: 64,
+    expireIn: 60_000,
+  });
+  assert.equal(up.chunks, 16);
+  assert.deepEqual(up.uploadKey, deliveryKeys.upload(5, up.upload));
+  const record = { id: "d", size: 1_000, upload: up.upload, chunks: 16 };
+  assert.deepEqual(await readBody(kv, record), body);
+  await deleteBody(kv, up.upload, up.chunks, up.uploadKey);
+  assert.equal(await count(raw, deliveryKeys.chunks(up.upload)), 0);
+  assert.equal((await raw.get(up.uploadKey)).value, null);
 });
 
 Deno.test("readBody() throws when chunks are missing", async () => {
-  const raw = await Deno.openKv(":memory:");
-  try {
-    const kv = lockSafe(raw);
-    const up = await writeBody(kv, new Uint8Array(100), {
-      now: 5,
-      chunkSize: 40,
-      expireIn: 60_000,
-    });
-    await raw.delete(deliveryKeys.chunk(up.upload, 1));
-    await assert.rejects(
-      () => readBody(kv, { id: "d", size: 100, upload: up.upload, chunks: 3 }),
-      /body of delivery d is incomplete: 60 of 100 bytes/,
-    );
-  } finally {
-    raw.close();
-  }
+  using mem = await memoryKv();
+  const { raw, safe: kv } = mem;
+  const up = await writeBody(kv, new Uint8Array(100), {
+    now: 5,
+    chunkSize: 40,
+    expireIn: 60_000,
+  });
+  await raw.delete(deliveryKeys.chunk(up.upload, 1));
+  await assert.rejects(
+    () => readBody(kv, { id: "d", size: 100, upload: up.upload, chunks: 3 }),
+    /body of delivery d is incomplete: 60 of 100 bytes/,
+  );
 });
 
 Deno.test("deleteChunks() removes every chunk of an upload whose count is unknown", async () => {
-  const raw = await Deno.openKv(":memory:");
-  try {
-    const kv = lockSafe(raw);
-    const up = await writeBody(kv, new Uint8Array(700), {
-      now: 5,
-      chunkSize: 1,
-      expireIn: 60_000,
-    });
-    await deleteChunks(kv, up.upload);
-    assert.equal(await count(raw, deliveryKeys.chunks(up.upload)), 0);
-  } finally {
-    raw.close();
-  }
+  using mem = await memoryKv();
+  const { raw, safe: kv } = mem;
+  const up = await writeBody(kv, new Uint8Array(700), {
+    now: 5,
+    chunkSize: 1,
+    expireIn: 60_000,
+  });
+  await deleteChunks(kv, up.upload);
+  assert.equal(await count(raw, deliveryKeys.chunks(up.upload)), 0);
 });

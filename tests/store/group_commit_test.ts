@@ -7,6 +7,7 @@ import {
   takeBatch,
 } from "../../lib/store/group_commit.ts";
 import { lockSafe } from "../../lib/store/kv.ts";
+import { memoryKv } from "./_kv.ts";
 import { deliveryKeys } from "../../lib/store/keys.ts";
 import type {
   DeliveryRecord,
@@ -19,6 +20,8 @@ function accept(id: string, digest = id, bytes = 10) {
 function update(id: string) {
   return { entry: { value: { id } } };
 }
+
+const SETTINGS = { ttlMs: 60_000, maxAttempts: 3, now: () => 1_000 };
 
 function delivery(id: string): IncomingDelivery {
   return {
@@ -92,76 +95,58 @@ Deno.test("createGroupCommit() rejects a batchMax or chunkSize KV cannot take", 
 });
 
 Deno.test("GroupCommit: acceptances and updates that wait share one commit", async () => {
-  const raw = await Deno.openKv(":memory:");
-  try {
-    const kv = lockSafe(raw);
-    const commits = createGroupCommit({
-      kv,
-      ttlMs: 60_000,
-      maxAttempts: 3,
-      now: () => 1_000,
-    });
-    const first = await commits.accept(delivery("first"), undefined);
-    assert.equal(first?.status, "queued");
-    const entry = await kv.get<DeliveryRecord>(deliveryKeys.record("first"));
-    const before = commits.commits;
-    const [a, b, u] = await Promise.all([
-      commits.accept(delivery("a"), 9_000),
-      commits.accept(delivery("b"), undefined),
-      commits.update(entry as Deno.KvEntry<DeliveryRecord>, {
-        ...entry.value!,
-        dueAt: 5_000,
-      }),
-    ]);
-    assert.ok(commits.commits - before <= 2, `${commits.commits - before}`);
-    assert.equal(a?.leased?.value.status, "running");
-    assert.deepEqual(a?.leased?.key, deliveryKeys.record("a"));
-    assert.equal(b?.leased, undefined);
-    assert.equal(u?.value.dueAt, 5_000);
-    assert.equal(
-      (await kv.get(deliveryKeys.due(1_000, "first"))).value,
-      null,
-      "the old work index entry went",
-    );
-    assert.equal(
-      (await kv.get(deliveryKeys.due(5_000, "first"))).value,
-      "first",
-    );
-  } finally {
-    raw.close();
-  }
+  using mem = await memoryKv();
+  const { safe: kv } = mem;
+  const commits = createGroupCommit({ ...SETTINGS, kv });
+  const first = await commits.accept(delivery("first"), undefined);
+  assert.equal(first?.status, "queued");
+  const entry = await kv.get<DeliveryRecord>(deliveryKeys.record("first"));
+  const before = commits.commits;
+  const [a, b, u] = await Promise.all([
+    commits.accept(delivery("a"), 9_000),
+    commits.accept(delivery("b"), undefined),
+    commits.update(entry as Deno.KvEntry<DeliveryRecord>, {
+      ...entry.value!,
+      dueAt: 5_000,
+    }),
+  ]);
+  assert.ok(commits.commits - before <= 2, `${commits.commits - before}`);
+  assert.equal(a?.leased?.value.status, "running");
+  assert.deepEqual(a?.leased?.key, deliveryKeys.record("a"));
+  assert.equal(b?.leased, undefined);
+  assert.equal(u?.value.dueAt, 5_000);
+  assert.equal(
+    (await kv.get(deliveryKeys.due(1_000, "first"))).value,
+    null,
+    "the old work index entry went",
+  );
+  assert.equal(
+    (await kv.get(deliveryKeys.due(5_000, "first"))).value,
+    "first",
+  );
 });
 
 Deno.test("GroupCommit: an acceptance of a stored id or body, and a stale update, answer null", async () => {
-  const raw = await Deno.openKv(":memory:");
-  try {
-    const kv = lockSafe(raw);
-    const commits = createGroupCommit({
-      kv,
-      ttlMs: 60_000,
-      maxAttempts: 3,
-      now: () => 1_000,
-    });
-    await commits.accept(delivery("x"), undefined);
-    const stale = await kv.get<DeliveryRecord>(deliveryKeys.record("x"));
-    const same = { ...delivery("y"), digest: delivery("x").digest };
-    const [again, twin, fresh] = await Promise.all([
-      commits.accept(delivery("x"), undefined),
-      commits.accept(same, undefined),
-      commits.accept(delivery("z"), undefined),
-    ]);
-    assert.equal(again, null);
-    assert.equal(twin, null);
-    assert.equal(fresh?.status, "queued", "the rest of the batch is stored");
-    const next = { ...stale.value!, updatedAt: 2 };
-    assert.ok(
-      await commits.updateAlone(stale as Deno.KvEntry<DeliveryRecord>, next),
-    );
-    assert.equal(
-      await commits.update(stale as Deno.KvEntry<DeliveryRecord>, next),
-      null,
-    );
-  } finally {
-    raw.close();
-  }
+  using mem = await memoryKv();
+  const { safe: kv } = mem;
+  const commits = createGroupCommit({ ...SETTINGS, kv });
+  await commits.accept(delivery("x"), undefined);
+  const stale = await kv.get<DeliveryRecord>(deliveryKeys.record("x"));
+  const same = { ...delivery("y"), digest: delivery("x").digest };
+  const [again, twin, fresh] = await Promise.all([
+    commits.accept(delivery("x"), undefined),
+    commits.accept(same, undefined),
+    commits.accept(delivery("z"), undefined),
+  ]);
+  assert.equal(again, null);
+  assert.equal(twin, null);
+  assert.equal(fresh?.status, "queued", "the rest of the batch is stored");
+  const next = { ...stale.value!, updatedAt: 2 };
+  assert.ok(
+    await commits.updateAlone(stale as Deno.KvEntry<DeliveryRecord>, next),
+  );
+  assert.equal(
+    await commits.update(stale as Deno.KvEntry<DeliveryRecord>, next),
+    null,
+  );
 });

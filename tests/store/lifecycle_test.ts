@@ -54,24 +54,15 @@ function running(attempts = 1, over: Partial<DeliveryRecord> = {}) {
 
 Deno.test("newRecord() makes a queued record due now with no attempt", () => {
   const r = newRecord(delivery, BODY, { now: 1_000, maxAttempts: 3 });
+  const { body: _body, payload: _payload, ...kept } = delivery;
   assert.deepEqual(r, {
-    id: "d1",
-    event: "issues",
-    action: "opened",
-    hookId: "7",
-    target: { type: "repository", id: "2" },
-    headers: { "x-github-event": "issues" },
-    repository: "octo/repo",
-    sender: "octocat",
-    kind: "json",
-    digest: "ab".repeat(32),
+    ...kept,
     size: 10,
     upload: "u1",
     chunks: 1,
     status: "queued",
     attempts: 0,
     attemptLimit: 3,
-    receivedAt: 900,
     updatedAt: 1_000,
     startedAt: null,
     finishedAt: null,
