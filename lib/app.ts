@@ -13,7 +13,6 @@ import type { Config } from "./config/config.ts";
 import { createDeadlines, type Deadlines } from "./_util/deadline.ts";
 import { READY_KEY } from "./store/keys.ts";
 import { openKv, retryLocked } from "./store/kv.ts";
-import type { AcceptDelivery } from "./store/types.ts";
 import type { HandlerRegistry } from "./dispatch.ts";
 import { HANDLERS } from "./handlers/mod.ts";
 import type { Logger } from "./ops/log.ts";
@@ -29,6 +28,7 @@ import {
 import { importSecrets } from "./security/signature.ts";
 import { DeliveryStore } from "./store/store.ts";
 import { createWorker, type Worker } from "./worker/worker.ts";
+import { createAccept } from "./worker/accept.ts";
 import { errorMessage } from "./_util/errors.ts";
 
 /** Options of {@link createApp}; everything but `config` and `log` has a default. */
@@ -137,32 +137,8 @@ export async function createApp(options: AppOptions): Promise<App> {
     () => share.isolates(),
   );
 
-  // The durable fast path: when a handler slot is free, the delivery is
-  // stored already leased to this process and runs at once from memory (no
-  // lease commit, no read back from KV). Either way the 202 waits for the
-  // commit, and a crash leaves a lease that expires and is re-run.
-  const accept: AcceptDelivery = async (delivery) => {
-    const leaseUntil = worker.reserve();
-    let result;
-    try {
-      result = await store.accept(delivery, {
-        leaseUntil: leaseUntil ?? undefined,
-      });
-    } catch (err) {
-      if (leaseUntil !== null) worker.release();
-      throw err;
-    }
-    if (result.status === "queued" && result.leased) {
-      worker.runLeased(result.leased, {
-        body: delivery.body,
-        payload: delivery.payload,
-      });
-    } else {
-      if (leaseUntil !== null) worker.release();
-      if (result.status === "queued") worker.wake();
-    }
-    return result;
-  };
+  // The durable fast path: stored leased to this worker when it has room.
+  const accept = createAccept({ store, worker });
 
   let closed = false;
   async function readiness(): Promise<Readiness> {

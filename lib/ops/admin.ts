@@ -13,12 +13,12 @@
 import type { Route } from "../http/server.ts";
 import { errorResponse, jsonResponse } from "../http/server.ts";
 import { checkAdminToken, isCrossSite } from "../security/auth.ts";
+import type { DeliveryStore } from "../store/store.ts";
 import {
   type DeliveryRecord,
-  type DeliveryStore,
   type DeliverySummary,
   summarize,
-} from "../store/store.ts";
+} from "../store/types.ts";
 
 /** Options of {@link createAdminRoute}. */
 export interface AdminOptions {

@@ -56,6 +56,11 @@ export const deliveryKeys = {
   /** Prefix (or, with a time, range bound) of the work index. */
   dueFrom: (dueAt?: number): Deno.KvKey =>
     dueAt === undefined ? [ROOT, "due"] : [ROOT, "due", dueAt],
+  /** The due time and delivery id a work index key holds. */
+  dueOf: (key: Deno.KvKey): { dueAt: number; id: string } => ({
+    dueAt: key[2] as number,
+    id: key[3] as string,
+  }),
   /** A body upload too large for one commit, written before its record. */
   upload: (startedAt: number, upload: string): Deno.KvKey => [
     ROOT,

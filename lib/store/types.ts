@@ -1,6 +1,8 @@
 /**
- * The shape of an accepted delivery as it passes from the HTTP layer to the
- * store: types and the header allowlist only, no behaviour.
+ * The shapes of a delivery as it passes from the HTTP layer to the store and
+ * lives on in it: the incoming delivery, the stored record, its public
+ * summary, and the header allowlist. No behaviour beyond {@link summarize}
+ * (a field-by-field projection); status changes live in `lifecycle.ts`.
  *
  * @module
  */
@@ -53,6 +55,56 @@ export interface IncomingDelivery {
   sender: string | undefined;
 }
 
+/** The statuses of the contract. */
+export type DeliveryStatus =
+  | "queued"
+  | "running"
+  | "done"
+  | "failed"
+  | "dead"
+  | "skipped";
+
+/** The fields a record keeps of the {@link IncomingDelivery} it was made from. */
+export type KeptFields =
+  | "id"
+  | "event"
+  | "action"
+  | "hookId"
+  | "target"
+  | "headers"
+  | "repository"
+  | "sender"
+  | "kind"
+  | "digest"
+  | "receivedAt";
+
+/**
+ * What is stored of one delivery: the {@link KeptFields} of the incoming
+ * delivery (never its body or parsed payload) and the state of its life.
+ */
+export interface DeliveryRecord extends Pick<IncomingDelivery, KeptFields> {
+  /** The body's length in bytes. */
+  size: number;
+  /** Key of the body chunks. */
+  upload: string;
+  chunks: number;
+  status: DeliveryStatus;
+  attempts: number;
+  /** The delivery is `dead` once `attempts` reaches this. */
+  attemptLimit: number;
+  updatedAt: number;
+  startedAt: number | null;
+  finishedAt: number | null;
+  /** When it is next due (pending) or its lease expires (running); null when final. */
+  dueAt: number | null;
+  durationMs: number | null;
+  error: string | null;
+  /** Times it was re-armed by a redelivery or a replay. */
+  replays: number;
+  /** Replayed while running: run it again when the current run ends. */
+  rerun?: boolean;
+}
+
 /** What the store answered for one delivery. */
 export type AcceptResult =
   | {
@@ -62,7 +114,7 @@ export type AcceptResult =
      * Set when the delivery was stored already leased to this process (the
      * durable fast path): the stored record and its versionstamp.
      */
-    leased?: { value: unknown; versionstamp: string } | undefined;
+    leased?: Deno.KvEntry<DeliveryRecord> | undefined;
   }
   | { status: "duplicate"; id: string };
 
@@ -70,3 +122,58 @@ export type AcceptResult =
 export type AcceptDelivery = (
   delivery: IncomingDelivery,
 ) => Promise<AcceptResult>;
+
+/** The public view of a record (admin API). */
+export interface DeliverySummary {
+  id: string;
+  event: string;
+  action: string | null;
+  status: DeliveryStatus;
+  attempts: number;
+  receivedAt: string;
+  finishedAt: string | null;
+  error: string | null;
+  repository: string | null;
+  sender: string | null;
+  durationMs: number | null;
+  size: number;
+  hookId: string | null;
+}
+
+/**
+ * The stored record as the admin API shows it: times as ISO strings, absent
+ * fields as `null`.
+ *
+ * @example
+ * ```ts
+ * import { type DeliveryRecord, summarize } from "./types.ts";
+ * const record = {
+ *   id: "d1", event: "push", action: undefined, hookId: undefined,
+ *   target: undefined, headers: {}, repository: undefined, sender: undefined,
+ *   kind: "json", digest: "", size: 2, upload: "u", chunks: 1,
+ *   status: "done", attempts: 1, attemptLimit: 5, receivedAt: 0,
+ *   updatedAt: 0, startedAt: 0, finishedAt: 0, dueAt: null, durationMs: 3,
+ *   error: null, replays: 0,
+ * } satisfies DeliveryRecord;
+ * summarize(record).receivedAt; // "1970-01-01T00:00:00.000Z"
+ * ```
+ */
+export function summarize(record: DeliveryRecord): DeliverySummary {
+  return {
+    id: record.id,
+    event: record.event,
+    action: record.action ?? null,
+    status: record.status,
+    attempts: record.attempts,
+    receivedAt: new Date(record.receivedAt).toISOString(),
+    finishedAt: record.finishedAt === null
+      ? null
+      : new Date(record.finishedAt).toISOString(),
+    error: record.error,
+    repository: record.repository ?? null,
+    sender: record.sender ?? null,
+    durationMs: record.durationMs,
+    size: record.size,
+    hookId: record.hookId ?? null,
+  };
+}

@@ -12,7 +12,8 @@ import {
   MAX_LIMIT,
   parseLimit,
 } from "../../lib/ops/admin.ts";
-import { type DeliveryRecord, DeliveryStore } from "../../lib/store/store.ts";
+import { DeliveryStore } from "../../lib/store/store.ts";
+import type { DeliveryRecord } from "../../lib/store/types.ts";
 
 const RECEIVED = Date.UTC(2025, 0, 2, 3, 4, 5);
 

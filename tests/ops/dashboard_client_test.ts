@@ -24,7 +24,7 @@ import {
   sameDay,
 } from "../../lib/ops/dashboard/client.ts";
 import type { DeliveryDetail } from "../../lib/ops/admin.ts";
-import type { DeliverySummary } from "../../lib/store/store.ts";
+import type { DeliverySummary } from "../../lib/store/types.ts";
 
 /** A local time as ISO text, so that the expectations hold in any time zone. */
 function local(

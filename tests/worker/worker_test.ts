@@ -3,6 +3,7 @@
 
 import assert from "node:assert/strict";
 import { type App, createApp } from "../../lib/app.ts";
+import { reservedUntil } from "../../lib/worker/worker.ts";
 import type { HandlerContext, HandlerRegistry } from "../../lib/dispatch.ts";
 import {
   captureLogger,
@@ -467,4 +468,26 @@ Deno.test("a running app holds the deadline timer until its signal aborts; on De
     await app.close(1000);
     kv.close();
   }
+});
+
+Deno.test("reservedUntil() leases a fast-path delivery for the rounds of runs ahead of it", () => {
+  const limits = {
+    maxConcurrency: 2,
+    handlerTimeoutMs: 100,
+    leaseMarginMs: 10,
+  };
+  assert.equal(reservedUntil(0, 1_000, limits), 1_110, "a free slot: one run");
+  assert.equal(reservedUntil(1, 1_000, limits), 1_110);
+  assert.equal(reservedUntil(2, 1_000, limits), 1_210, "behind one round");
+  assert.equal(reservedUntil(7, 1_000, limits), 1_410);
+});
+
+Deno.test("reservedUntil() refuses once the local queue holds four times MAX_CONCURRENCY", () => {
+  const limits = {
+    maxConcurrency: 2,
+    handlerTimeoutMs: 100,
+    leaseMarginMs: 10,
+  };
+  assert.equal(reservedUntil(8, 1_000, limits), null);
+  assert.equal(reservedUntil(9, 1_000, limits), null);
 });

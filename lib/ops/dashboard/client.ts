@@ -20,7 +20,7 @@
  */
 
 import type { DeliveryDetail } from "../admin.ts";
-import type { DeliverySummary } from "../../store/store.ts";
+import type { DeliverySummary } from "../../store/types.ts";
 
 /** What the server tells the script: its limits and the statuses it knows. */
 export interface ClientSettings {

@@ -1,0 +1,473 @@
+/**
+ * Every write of a delivery record, and how writes share commits. While one
+ * atomic commit is in flight, new acceptances and record updates (leases,
+ * outcomes) wait and then go together in the next one (group commit): up to
+ * `batchMax` acceptances, within KV's limits of 100 checks, 1,000 mutations
+ * and 800 KiB. When any check of a batch fails, each of its operations is
+ * committed on its own, so each still gets its own answer. Nothing waits for
+ * a timer.
+ *
+ * An acceptance checks that neither the delivery's id nor its body digest is
+ * stored yet, and writes the record ({@link newRecord}), its index entries
+ * and its body chunks in one commit; a body too large for that is written
+ * ahead ({@link writeBody}). An update is checked against the versionstamp
+ * it was read with and moves the record's work index entry along.
+ *
+ * It does not decide what a record becomes (`lifecycle.ts`) nor what a failed
+ * check means (a duplicate? the store's façade reads who came first).
+ *
+ * @module
+ */
+
+import type {
+  AcceptResult,
+  DeliveryRecord,
+  IncomingDelivery,
+} from "./types.ts";
+import { deliveryKeys } from "./keys.ts";
+import type { LockSafeKv } from "./kv.ts";
+import { newRecord } from "./lifecycle.ts";
+import {
+  chunksOf,
+  COMMIT_BYTES,
+  deleteBody,
+  stageChunks,
+  uploadId,
+  writeBody,
+} from "./bodies.ts";
+
+/** Bodies up to this size may share a commit with other deliveries. */
+const GROUP_BODY_MAX = 65_536;
+/** Checks KV allows in one commit. */
+const MAX_CHECKS = 100;
+/** Checks one acceptance makes (its id and its body digest). */
+const CHECKS_PER_ACCEPT = 2;
+/** Bytes counted for one acceptance beside its body (record and indexes). */
+const RECORD_BYTES = 4096;
+
+/** A delivery stored: the answer of an acceptance whose checks held. */
+export type Queued = Extract<AcceptResult, { status: "queued" }>;
+
+/** Options of {@link createGroupCommit}. */
+export interface GroupCommitOptions {
+  kv: LockSafeKv;
+  /** `DELIVERY_TTL_DAYS` in ms: every key written expires after it. */
+  ttlMs: number;
+  /** The attempts a new record gets (`MAX_ATTEMPTS`). */
+  maxAttempts: number;
+  now: () => number;
+  /** Body chunk size; at most 65,536 (KV's value limit). @default 64_000 */
+  chunkSize?: number | undefined;
+  /**
+   * Most deliveries committed together while another commit is in flight;
+   * 1 turns grouping off. At most 50 (KV allows 100 checks a commit, two per
+   * delivery). @default 32
+   */
+  batchMax?: number | undefined;
+}
+
+/** Record writes, grouped into shared commits where they can be. */
+export interface GroupCommit {
+  /**
+   * Stores a new delivery (already leased until `leaseUntil` when given).
+   * Null when its id or body digest is already stored; rejects when KV fails.
+   */
+  accept(
+    delivery: IncomingDelivery,
+    leaseUntil: number | undefined,
+  ): Promise<Queued | null>;
+  /** {@link GroupCommit.accept} in a commit of its own. */
+  acceptAlone(
+    delivery: IncomingDelivery,
+    leaseUntil: number | undefined,
+  ): Promise<Queued | null>;
+  /**
+   * Replaces a record if it is unchanged since `entry` was read. Returns the
+   * new entry, or null when another process got there first.
+   */
+  update(
+    entry: Deno.KvEntry<DeliveryRecord>,
+    next: DeliveryRecord,
+  ): Promise<Deno.KvEntry<DeliveryRecord> | null>;
+  /** {@link GroupCommit.update} in a commit of its own. */
+  updateAlone(
+    entry: Deno.KvEntry<DeliveryRecord>,
+    next: DeliveryRecord,
+  ): Promise<Deno.KvEntry<DeliveryRecord> | null>;
+  /** How many commits that store records (single or grouped) were made. */
+  readonly commits: number;
+}
+
+interface PendingAccept {
+  delivery: IncomingDelivery;
+  leaseUntil: number | undefined;
+  resolve: (result: Queued | null) => void;
+  reject: (err: unknown) => void;
+}
+
+interface PendingUpdate {
+  entry: Deno.KvEntry<DeliveryRecord>;
+  next: DeliveryRecord;
+  resolve: (entry: Deno.KvEntry<DeliveryRecord> | null) => void;
+  reject: (err: unknown) => void;
+}
+
+/** The operations of the next commit, and those that wait for a later one. */
+export interface Batch<A, U> {
+  accepts: A[];
+  updates: U[];
+  restAccepts: A[];
+  restUpdates: U[];
+}
+
+/**
+ * Picks the next commit's operations, in arrival order: acceptances up to
+ * `batchMax` and {@link COMMIT_BYTES}, then updates in the checks they left.
+ * Two operations on one id (or two acceptances of one body) never share a
+ * commit: the later one waits.
+ *
+ * @example
+ * ```ts
+ * import { takeBatch } from "./group_commit.ts";
+ * const accept = (id: string) => ({ delivery: { id, digest: id, body: new Uint8Array(1) } });
+ * const batch = takeBatch([accept("a"), accept("b"), accept("a")], [], 32);
+ * batch.accepts.length; // 2
+ * batch.restAccepts.length; // 1: the second "a" waits
+ * ```
+ */
+export function takeBatch<
+  A extends { delivery: Pick<IncomingDelivery, "id" | "digest" | "body"> },
+  U extends { entry: { value: Pick<DeliveryRecord, "id"> } },
+>(
+  accepts: readonly A[],
+  updates: readonly U[],
+  batchMax: number,
+): Batch<A, U> {
+  const batch: Batch<A, U> = {
+    accepts: [],
+    updates: [],
+    restAccepts: [],
+    restUpdates: [],
+  };
+  const keys = new Set<string>();
+  let bytes = 0;
+  for (const item of accepts) {
+    const { id, digest, body } = item.delivery;
+    const clash = keys.has("d" + id) || keys.has("h" + digest);
+    if (
+      clash || batch.accepts.length >= batchMax ||
+      bytes + body.byteLength + RECORD_BYTES > COMMIT_BYTES
+    ) {
+      batch.restAccepts.push(item);
+      continue;
+    }
+    keys.add("d" + id).add("h" + digest);
+    bytes += body.byteLength + RECORD_BYTES;
+    batch.accepts.push(item);
+  }
+  // Updates fill the checks that acceptances left.
+  const room = MAX_CHECKS - CHECKS_PER_ACCEPT * batch.accepts.length;
+  for (const item of updates) {
+    const key = "d" + item.entry.value.id;
+    if (keys.has(key) || batch.updates.length >= room) {
+      batch.restUpdates.push(item);
+    } else {
+      keys.add(key);
+      batch.updates.push(item);
+    }
+  }
+  return batch;
+}
+
+/**
+ * How long a record's keys should live from `now`: until its receive time
+ * plus the TTL, and at least a second.
+ *
+ * @example
+ * ```ts
+ * import { expireInOf } from "./group_commit.ts";
+ * expireInOf({ receivedAt: 0 }, 10_000, 4_000); // 6000
+ * ```
+ */
+export function expireInOf(
+  record: Pick<DeliveryRecord, "receivedAt">,
+  ttlMs: number,
+  now: number,
+): number {
+  return Math.max(1000, record.receivedAt + ttlMs - now);
+}
+
+/** Adds the two "is it new?" checks and the record with its index keys. */
+function stageRecord(
+  op: Deno.AtomicOperation,
+  record: DeliveryRecord,
+  expireIn: number,
+): void {
+  const idKey = deliveryKeys.record(record.id);
+  const digestKey = deliveryKeys.digest(record.digest);
+  op.check({ key: idKey, versionstamp: null })
+    .check({ key: digestKey, versionstamp: null })
+    .set(idKey, record, { expireIn })
+    .set(digestKey, record.id, { expireIn })
+    .set(deliveryKeys.listed(record.receivedAt, record.id), record.id, {
+      expireIn,
+    })
+    .set(deliveryKeys.due(record.dueAt!, record.id), record.id, { expireIn });
+}
+
+/** Adds one record update (checked against `entry`) to `op`. */
+function stageUpdate(
+  op: Deno.AtomicOperation,
+  entry: Deno.KvEntry<DeliveryRecord>,
+  next: DeliveryRecord,
+  expireIn: number,
+): void {
+  const prev = entry.value;
+  op.check(entry).set(deliveryKeys.record(prev.id), next, { expireIn });
+  if (prev.dueAt !== next.dueAt) {
+    if (prev.dueAt !== null) op.delete(deliveryKeys.due(prev.dueAt, prev.id));
+    if (next.dueAt !== null) {
+      op.set(deliveryKeys.due(next.dueAt, prev.id), prev.id, { expireIn });
+    }
+  }
+}
+
+/** The answer for a stored delivery, with the leased entry when leased. */
+function queued(
+  record: DeliveryRecord,
+  leaseUntil: number | undefined,
+  versionstamp: string,
+): Queued {
+  return {
+    status: "queued",
+    id: record.id,
+    ...(leaseUntil === undefined ? {} : {
+      leased: {
+        key: deliveryKeys.record(record.id),
+        value: record,
+        versionstamp,
+      },
+    }),
+  };
+}
+
+/** One store's writer: its settings and the operations waiting to commit. */
+interface Writer {
+  kv: LockSafeKv;
+  ttlMs: number;
+  maxAttempts: number;
+  chunkSize: number;
+  batchMax: number;
+  now: () => number;
+  accepts: PendingAccept[];
+  updates: PendingUpdate[];
+  /** A flush loop runs: new operations join its next batch. */
+  flushing: boolean;
+  /** Commits that stored records. */
+  commits: number;
+}
+
+/** Adds what stores one delivery whose body fits in the commit. */
+function stageInline(
+  w: Writer,
+  op: Deno.AtomicOperation,
+  delivery: IncomingDelivery,
+  at: number,
+  leaseUntil: number | undefined,
+): DeliveryRecord {
+  const upload = uploadId(at);
+  const chunks = chunksOf(delivery.body, w.chunkSize);
+  const record = newRecord(delivery, { upload, chunks: chunks.length }, {
+    now: at,
+    maxAttempts: w.maxAttempts,
+    leaseUntil,
+  });
+  stageRecord(op, record, w.ttlMs);
+  stageChunks(op, upload, chunks, w.ttlMs);
+  return record;
+}
+
+/** Stores one delivery in its own commit (after its body, when large). */
+async function acceptAlone(
+  w: Writer,
+  delivery: IncomingDelivery,
+  leaseUntil: number | undefined,
+): Promise<Queued | null> {
+  const at = w.now();
+  const op = w.kv.atomic();
+  let record: DeliveryRecord;
+  let cleanup: (() => Promise<void>) | null = null;
+  if (delivery.body.byteLength <= COMMIT_BYTES) {
+    record = stageInline(w, op, delivery, at, leaseUntil);
+  } else {
+    // Chunks first; the upload key marks them until the record commit
+    // deletes it.
+    const body = await writeBody(w.kv, delivery.body, {
+      now: at,
+      chunkSize: w.chunkSize,
+      expireIn: w.ttlMs,
+    });
+    record = newRecord(delivery, body, {
+      now: at,
+      maxAttempts: w.maxAttempts,
+      leaseUntil,
+    });
+    stageRecord(op, record, w.ttlMs);
+    op.delete(body.uploadKey);
+    cleanup = () => deleteBody(w.kv, body.upload, body.chunks, body.uploadKey);
+  }
+  w.commits++;
+  const res = await op.commit();
+  if (res.ok) return queued(record, leaseUntil, res.versionstamp);
+  await cleanup?.();
+  return null;
+}
+
+/** Commits one record update on its own. */
+async function updateAlone(
+  w: Writer,
+  entry: Deno.KvEntry<DeliveryRecord>,
+  next: DeliveryRecord,
+): Promise<Deno.KvEntry<DeliveryRecord> | null> {
+  const op = w.kv.atomic();
+  stageUpdate(op, entry, next, expireInOf(next, w.ttlMs, w.now()));
+  const res = await op.commit();
+  return res.ok
+    ? { key: entry.key, value: next, versionstamp: res.versionstamp }
+    : null;
+}
+
+/** Commits each operation of a batch on its own. */
+async function settleAlone(
+  w: Writer,
+  accepts: PendingAccept[],
+  updates: PendingUpdate[],
+): Promise<void> {
+  await Promise.all([
+    ...accepts.map((item) =>
+      acceptAlone(w, item.delivery, item.leaseUntil).then(
+        item.resolve,
+        item.reject,
+      )
+    ),
+    ...updates.map((item) =>
+      updateAlone(w, item.entry, item.next).then(item.resolve, item.reject)
+    ),
+  ]);
+}
+
+/** Commits one batch together; on a failed check, each on its own. */
+async function commitBatch(
+  w: Writer,
+  accepts: PendingAccept[],
+  updates: PendingUpdate[],
+): Promise<void> {
+  const at = w.now();
+  const op = w.kv.atomic();
+  const records = accepts.map((item) =>
+    stageInline(w, op, item.delivery, at, item.leaseUntil)
+  );
+  for (const item of updates) {
+    stageUpdate(op, item.entry, item.next, expireInOf(item.next, w.ttlMs, at));
+  }
+  let res: Deno.KvCommitResult | Deno.KvCommitError;
+  try {
+    if (accepts.length > 0) w.commits++;
+    res = await op.commit();
+  } catch (err) {
+    for (const item of accepts) item.reject(err);
+    for (const item of updates) item.reject(err);
+    return;
+  }
+  if (!res.ok) {
+    // A duplicate, or a record changed meanwhile: each on its own.
+    return await settleAlone(w, accepts, updates);
+  }
+  const versionstamp = res.versionstamp;
+  accepts.forEach((item, i) =>
+    item.resolve(queued(records[i]!, item.leaseUntil, versionstamp))
+  );
+  for (const item of updates) {
+    item.resolve({ key: item.entry.key, value: item.next, versionstamp });
+  }
+}
+
+/** Commits what waits, batch after batch, until nothing does. */
+async function flush(w: Writer): Promise<void> {
+  w.flushing = true;
+  try {
+    while (w.accepts.length > 0 || w.updates.length > 0) {
+      const batch = takeBatch(w.accepts, w.updates, w.batchMax);
+      w.accepts = batch.restAccepts;
+      w.updates = batch.restUpdates;
+      if (batch.accepts.length + batch.updates.length === 1) {
+        await settleAlone(w, batch.accepts, batch.updates);
+      } else await commitBatch(w, batch.accepts, batch.updates);
+    }
+  } finally {
+    w.flushing = false;
+  }
+}
+
+/**
+ * Creates the record writer of one store. Throws a `RangeError` when
+ * `batchMax` or `chunkSize` is beyond what KV allows.
+ *
+ * @example
+ * ```ts
+ * import { createGroupCommit } from "./group_commit.ts";
+ * import { lockSafe } from "./kv.ts";
+ * const kv = await Deno.openKv(":memory:");
+ * const commits = createGroupCommit({ kv: lockSafe(kv), ttlMs: 60_000, maxAttempts: 3, now: Date.now });
+ * commits.commits; // 0
+ * kv.close();
+ * ```
+ */
+export function createGroupCommit(options: GroupCommitOptions): GroupCommit {
+  const { chunkSize = 64_000, batchMax = 32 } = options;
+  if (!Number.isInteger(batchMax) || batchMax < 1 || batchMax > 50) {
+    throw new RangeError(
+      `Cannot group commits as 'batchMax' must be an integer from 1 to 50: current value is ${batchMax}`,
+    );
+  }
+  if (chunkSize > 65_536 || chunkSize < 1) {
+    throw new RangeError(
+      `Cannot store bodies as 'chunkSize' must be 1 to 65536: current value is ${chunkSize}`,
+    );
+  }
+  const w: Writer = {
+    kv: options.kv,
+    ttlMs: options.ttlMs,
+    maxAttempts: options.maxAttempts,
+    chunkSize,
+    batchMax,
+    now: options.now,
+    accepts: [],
+    updates: [],
+    flushing: false,
+    commits: 0,
+  };
+  return {
+    accept(delivery, leaseUntil) {
+      if (batchMax <= 1 || delivery.body.byteLength > GROUP_BODY_MAX) {
+        return acceptAlone(w, delivery, leaseUntil);
+      }
+      return new Promise((resolve, reject) => {
+        w.accepts.push({ delivery, leaseUntil, resolve, reject });
+        if (!w.flushing) void flush(w);
+      });
+    },
+    acceptAlone: (delivery, leaseUntil) => acceptAlone(w, delivery, leaseUntil),
+    update(entry, next) {
+      if (batchMax <= 1) return updateAlone(w, entry, next);
+      return new Promise((resolve, reject) => {
+        w.updates.push({ entry, next, resolve, reject });
+        if (!w.flushing) void flush(w);
+      });
+    },
+    updateAlone: (entry, next) => updateAlone(w, entry, next),
+    get commits() {
+      return w.commits;
+    },
+  };
+}

@@ -1,0 +1,59 @@
+/**
+ * The durable fast path of accepting a delivery: when this process has a
+ * free handler slot (or room in its local queue), the delivery is stored
+ * already leased to it and runs at once from memory — no lease commit, no
+ * read back from KV. Either way the answer waits for the commit, and a crash
+ * leaves a lease that expires and is re-run by any process.
+ *
+ * It decides nothing about storing (the store does) or running (the worker
+ * does); it only joins the two for one delivery.
+ *
+ * @module
+ */
+
+import type { AcceptDelivery } from "../store/types.ts";
+import type { DeliveryStore } from "../store/store.ts";
+import type { Worker } from "./worker.ts";
+
+/** Options of {@link createAccept}. */
+export interface AcceptWiring {
+  store: Pick<DeliveryStore, "accept">;
+  worker: Pick<Worker, "reserve" | "runLeased" | "release" | "wake">;
+}
+
+/**
+ * Makes the request handler's `accept`: reserve a run, store the delivery
+ * (leased when a run was reserved), then run it from memory, or free the
+ * reservation and wake the worker for a queued one. Rejects as the store
+ * does, with the reservation freed.
+ *
+ * @example
+ * ```ts ignore
+ * const accept = createAccept({ store, worker });
+ * createHandler({ ...deps, accept });
+ * ```
+ */
+export function createAccept({ store, worker }: AcceptWiring): AcceptDelivery {
+  return async (delivery) => {
+    const leaseUntil = worker.reserve();
+    let result;
+    try {
+      result = await store.accept(delivery, {
+        leaseUntil: leaseUntil ?? undefined,
+      });
+    } catch (err) {
+      if (leaseUntil !== null) worker.release();
+      throw err;
+    }
+    if (result.status === "queued" && result.leased) {
+      worker.runLeased(result.leased, {
+        body: delivery.body,
+        payload: delivery.payload,
+      });
+    } else {
+      if (leaseUntil !== null) worker.release();
+      if (result.status === "queued") worker.wake();
+    }
+    return result;
+  };
+}

@@ -1,0 +1,117 @@
+/**
+ * Recording what a run came to: the handler metrics, the record's next state
+ * (computed by `store/lifecycle.ts`, committed through the store's group
+ * commit, retried against a fresh read when the record changed meanwhile),
+ * and one log line per outcome.
+ *
+ * It runs nothing and decides no status itself.
+ *
+ * @module
+ */
+
+import type { DispatchResult } from "../dispatch.ts";
+import type { Logger } from "../ops/log.ts";
+import type { Metrics } from "../ops/metrics.ts";
+import type { DeliveryRecord } from "../store/types.ts";
+import type { DeliveryStore } from "../store/store.ts";
+import { finishAttempt, holdsLease } from "../store/lifecycle.ts";
+import type { BackoffOptions } from "../_util/backoff.ts";
+
+/** Reads and commits tried before an outcome is given up (the lease then expires). */
+const OUTCOME_TRIES = 6;
+
+/**
+ * Counts a run in `webhook_handler_runs_total` and
+ * `webhook_handler_duration_seconds` (not when it was skipped: no handler
+ * ran).
+ *
+ * @example
+ * ```ts
+ * import { countRun } from "./outcome.ts";
+ * import { createMetrics } from "../ops/metrics.ts";
+ * const metrics = createMetrics();
+ * countRun(metrics, "push", { outcome: "ok", ms: 12 });
+ * metrics.value("webhook_handler_runs_total", { event: "push", result: "ok" }); // 1
+ * ```
+ */
+export function countRun(
+  metrics: Metrics | undefined,
+  event: string,
+  result: DispatchResult,
+): void {
+  if (!metrics || result.outcome === "skipped") return;
+  metrics.inc("webhook_handler_runs_total", { event, result: result.outcome });
+  metrics.observe("webhook_handler_duration_seconds", result.ms / 1000, {
+    event,
+  });
+}
+
+/** Options of {@link recordOutcome}: one set per worker. */
+export interface OutcomeOptions {
+  store: DeliveryStore;
+  /** The retry delays after a failed attempt. */
+  backoff: BackoffOptions;
+  /** Aborted when the process shuts down: a failure then does not count. */
+  shutdown: AbortSignal;
+}
+
+/**
+ * Commits the outcome of a run of `leased`: first against the entry that was
+ * leased (no read: the common case), then, if the record changed meanwhile
+ * (a replay, an expired lease), against a fresh read. Gives up, with a log
+ * line, when the lease was lost (another worker re-ran it) or after
+ * {@link OUTCOME_TRIES} conflicts. Rejects only when KV fails.
+ */
+export async function recordOutcome(
+  leased: Deno.KvEntry<DeliveryRecord>,
+  result: DispatchResult,
+  log: Logger,
+  options: OutcomeOptions,
+): Promise<void> {
+  const { store } = options;
+  let entry: Deno.KvEntryMaybe<DeliveryRecord> = leased;
+  for (let tries = 0; tries < OUTCOME_TRIES; tries++) {
+    if (tries > 0) entry = await store.getEntry(leased.value.id);
+    const current = entry.value;
+    if (current === null) return;
+    if (!holdsLease(current, leased.value)) {
+      log.warn(
+        "lease lost before the outcome was recorded; another worker re-ran it",
+      );
+      return;
+    }
+    const now = store.now();
+    const next = finishAttempt(current, result, {
+      now,
+      backoff: options.backoff,
+      interrupted: options.shutdown.aborted,
+    });
+    if (await store.update(entry as Deno.KvEntry<DeliveryRecord>, next)) {
+      logOutcome(log, next, result, now);
+      return;
+    }
+  }
+  log.error(
+    "could not record the outcome; the lease will expire and it will run again",
+  );
+}
+
+/** The log line of a recorded outcome: info, warn when failed, error when dead. */
+function logOutcome(
+  log: Logger,
+  next: DeliveryRecord,
+  result: DispatchResult,
+  now: number,
+): void {
+  const fields = {
+    status: next.status,
+    ms: Math.round(result.ms),
+    ...(next.error ? { error: next.error } : {}),
+    ...(next.status === "failed" ? { retryInMs: next.dueAt! - now } : {}),
+  };
+  if (next.status === "done" || next.status === "skipped") {
+    log.info("delivery " + next.status, fields);
+  } else if (next.status === "failed") {
+    log.warn("delivery failed", fields);
+  } else log.error("delivery dead", fields);
+}

@@ -1,0 +1,372 @@
+// The delivery status machine: every transition, as pure functions.
+
+import assert from "node:assert/strict";
+import {
+  finishAttempt,
+  holdsLease,
+  INTERRUPTED_ERROR,
+  leaseRecord,
+  newRecord,
+  rearmRecord,
+} from "../../lib/store/lifecycle.ts";
+import type {
+  DeliveryRecord,
+  IncomingDelivery,
+} from "../../lib/store/types.ts";
+
+const delivery: IncomingDelivery = {
+  id: "d1",
+  event: "issues",
+  action: "opened",
+  hookId: "7",
+  target: { type: "repository", id: "2" },
+  headers: { "x-github-event": "issues" },
+  body: new Uint8Array(10),
+  kind: "json",
+  digest: "ab".repeat(32),
+  receivedAt: 900,
+  payload: { action: "opened" },
+  repository: "octo/repo",
+  sender: "octocat",
+};
+
+const BODY = { upload: "u1", chunks: 1 };
+const backoff = { baseMs: 1000, maxMs: 8000, random: () => 0 };
+
+/** A queued record due at 1,000 with 3 attempts, changed by `over`. */
+function record(over: Partial<DeliveryRecord> = {}): DeliveryRecord {
+  return {
+    ...newRecord(delivery, BODY, { now: 1_000, maxAttempts: 3 }),
+    ...over,
+  };
+}
+
+/** A record running attempt `attempts` (of 3), leased until 5,000. */
+function running(attempts = 1, over: Partial<DeliveryRecord> = {}) {
+  return record({
+    status: "running",
+    attempts,
+    startedAt: 2_000,
+    dueAt: 5_000,
+    ...over,
+  });
+}
+
+Deno.test("newRecord() makes a queued record due now with no attempt", () => {
+  const r = newRecord(delivery, BODY, { now: 1_000, maxAttempts: 3 });
+  const { body: _body, payload: _payload, ...kept } = delivery;
+  assert.deepEqual(r, {
+    ...kept,
+    size: 10,
+    upload: "u1",
+    chunks: 1,
+    status: "queued",
+    attempts: 0,
+    attemptLimit: 3,
+    updatedAt: 1_000,
+    startedAt: null,
+    finishedAt: null,
+    dueAt: 1_000,
+    durationMs: null,
+    error: null,
+    replays: 0,
+  });
+  assert.ok(!("payload" in r), "the parsed payload is never stored");
+});
+
+Deno.test("newRecord() with leaseUntil makes it running its first attempt until then", () => {
+  const r = newRecord(delivery, BODY, {
+    now: 1_000,
+    maxAttempts: 3,
+    leaseUntil: 4_000,
+  });
+  assert.equal(r.status, "running");
+  assert.equal(r.attempts, 1);
+  assert.equal(r.startedAt, 1_000);
+  assert.equal(r.dueAt, 4_000);
+});
+
+Deno.test("leaseRecord() takes a due record: running, one more attempt, due at the lease's end", () => {
+  const queued = record();
+  const r = leaseRecord(queued, 1_500, 9_000);
+  assert.deepEqual(r, {
+    ...queued,
+    status: "running",
+    attempts: 1,
+    startedAt: 1_500,
+    updatedAt: 1_500,
+    dueAt: 9_000,
+  });
+  assert.equal(queued.status, "queued", "the input is not changed");
+});
+
+Deno.test("leaseRecord() takes a record due exactly now", () => {
+  assert.equal(leaseRecord(record(), 1_000, 9_000)?.attempts, 1);
+});
+
+Deno.test("leaseRecord() returns null when the record is not due yet", () => {
+  assert.equal(leaseRecord(record(), 999, 9_000), null);
+  const failed = record({ status: "failed", attempts: 1, dueAt: 3_000 });
+  assert.equal(leaseRecord(failed, 2_999, 9_000), null);
+});
+
+Deno.test("leaseRecord() takes a failed record once its backoff has passed", () => {
+  const failed = record({ status: "failed", attempts: 1, dueAt: 3_000 });
+  const r = leaseRecord(failed, 3_000, 9_000);
+  assert.equal(r?.status, "running");
+  assert.equal(r?.attempts, 2);
+});
+
+Deno.test("leaseRecord() returns null for a final record", () => {
+  for (const status of ["done", "skipped", "dead"] as const) {
+    assert.equal(
+      leaseRecord(record({ status, dueAt: null }), 1e12, 2e12),
+      null,
+    );
+  }
+});
+
+Deno.test("leaseRecord() leaves a running record alone until its lease expires, then takes it again", () => {
+  const r = running();
+  assert.equal(leaseRecord(r, 4_999, 9_000), null);
+  const again = leaseRecord(r, 5_000, 9_000);
+  assert.equal(again?.status, "running");
+  assert.equal(again?.attempts, 2, "the lost run counts as an attempt");
+  assert.equal(again?.startedAt, 5_000);
+  assert.equal(holdsLease(again!, r), false, "the first run lost its lease");
+});
+
+Deno.test("holdsLease() is true for the run that was leased, false once it changed", () => {
+  const leased = running();
+  assert.equal(holdsLease({ ...leased, updatedAt: 3_000 }, leased), true);
+  assert.equal(holdsLease({ ...leased, startedAt: 2_001 }, leased), false);
+  assert.equal(holdsLease({ ...leased, status: "done" }, leased), false);
+  assert.equal(holdsLease({ ...leased, status: "queued" }, leased), false);
+});
+
+Deno.test("rearmRecord() queues a final record with MAX_ATTEMPTS more attempts", async (t) => {
+  for (const status of ["dead", "done", "skipped"] as const) {
+    await t.step(status, () => {
+      const final = record({
+        status,
+        attempts: 3,
+        dueAt: null,
+        finishedAt: 4_000,
+        error: status === "dead" ? "boom" : null,
+        replays: 1,
+      });
+      assert.deepEqual(rearmRecord(final, 6_000, 3), {
+        ...final,
+        status: "queued",
+        attemptLimit: 6,
+        dueAt: 6_000,
+        finishedAt: null,
+        updatedAt: 6_000,
+        replays: 2,
+      });
+    });
+  }
+});
+
+Deno.test("rearmRecord() makes a waiting record due now and changes nothing else", () => {
+  const later = record({ status: "failed", attempts: 1, dueAt: 9_000 });
+  assert.deepEqual(rearmRecord(later, 6_000, 3), {
+    ...later,
+    dueAt: 6_000,
+    updatedAt: 6_000,
+  });
+  const overdue = record({ dueAt: 1_000 });
+  assert.equal(rearmRecord(overdue, 6_000, 3).dueAt, 1_000, "never later");
+  assert.equal(rearmRecord(overdue, 6_000, 3).replays, 0);
+});
+
+Deno.test("rearmRecord() of a running record marks it to run again after this run", () => {
+  const r = running(3);
+  assert.deepEqual(rearmRecord(r, 3_000, 3), {
+    ...r,
+    rerun: true,
+    attemptLimit: 6,
+    updatedAt: 3_000,
+    replays: 1,
+  });
+});
+
+Deno.test("finishAttempt() marks a successful run done", () => {
+  const r = running();
+  assert.deepEqual(
+    finishAttempt(r, { outcome: "ok", ms: 12.6 }, { now: 3_000, backoff }),
+    {
+      ...r,
+      status: "done",
+      updatedAt: 3_000,
+      durationMs: 13,
+      finishedAt: 3_000,
+      dueAt: null,
+      error: null,
+    },
+  );
+});
+
+Deno.test("finishAttempt() marks a run with no event handler skipped", () => {
+  const r = finishAttempt(running(), { outcome: "skipped", ms: 0 }, {
+    now: 3_000,
+    backoff,
+  });
+  assert.equal(r.status, "skipped");
+  assert.equal(r.dueAt, null);
+});
+
+Deno.test("finishAttempt() marks a failed run failed, due again after the backoff", async (t) => {
+  for (const outcome of ["error", "timeout"] as const) {
+    await t.step(outcome, () => {
+      const r = running(2);
+      const next = finishAttempt(r, { outcome, ms: 5, error: "boom" }, {
+        now: 3_000,
+        backoff,
+      });
+      assert.deepEqual(next, {
+        ...r,
+        status: "failed",
+        updatedAt: 3_000,
+        durationMs: 5,
+        dueAt: 3_000 + 1_000, // ceiling 2,000 for attempt 2, random 0
+        error: "boom",
+      });
+    });
+  }
+});
+
+Deno.test("finishAttempt() caps the retry delay at the backoff's maximum", () => {
+  const r = running(9, { attemptLimit: 20 });
+  const next = finishAttempt(r, { outcome: "error", ms: 1, error: "x" }, {
+    now: 0,
+    backoff,
+  });
+  assert.equal(next.dueAt, 4_000, "half the 8,000 ms ceiling, random 0");
+});
+
+Deno.test("finishAttempt() marks a failure on the last attempt dead", () => {
+  for (const attempts of [3, 4]) {
+    const r = running(attempts);
+    const next = finishAttempt(r, { outcome: "timeout", ms: 30, error: "t" }, {
+      now: 3_000,
+      backoff,
+    });
+    assert.deepEqual(next, {
+      ...r,
+      status: "dead",
+      updatedAt: 3_000,
+      durationMs: 30,
+      finishedAt: 3_000,
+      dueAt: null,
+      error: "t",
+    });
+  }
+});
+
+Deno.test("finishAttempt() queues a run cut short by a shutdown without using up its attempt", () => {
+  const r = running(3); // the last attempt: it would be dead otherwise
+  const next = finishAttempt(r, { outcome: "error", ms: 8, error: "aborted" }, {
+    now: 3_000,
+    backoff,
+    interrupted: true,
+  });
+  assert.deepEqual(next, {
+    ...r,
+    status: "queued",
+    attempts: 2,
+    updatedAt: 3_000,
+    durationMs: 8,
+    dueAt: 3_000,
+    error: INTERRUPTED_ERROR,
+  });
+});
+
+Deno.test("finishAttempt() records a run that succeeded during a shutdown as done", () => {
+  const next = finishAttempt(running(), { outcome: "ok", ms: 1 }, {
+    now: 3_000,
+    backoff,
+    interrupted: true,
+  });
+  assert.equal(next.status, "done");
+  assert.equal(next.attempts, 1);
+});
+
+Deno.test("finishAttempt() queues a run replayed meanwhile again, whatever it did", async (t) => {
+  await t.step("ok", () => {
+    const r = running(1, { rerun: true, finishedAt: 1_500 });
+    assert.deepEqual(
+      finishAttempt(r, { outcome: "ok", ms: 2 }, { now: 3_000, backoff }),
+      {
+        ...r,
+        status: "queued",
+        rerun: false,
+        updatedAt: 3_000,
+        durationMs: 2,
+        dueAt: 3_000,
+        finishedAt: null,
+        error: null,
+      },
+    );
+  });
+  await t.step("an error on the last attempt is not dead", () => {
+    const r = running(3, { rerun: true });
+    const next = finishAttempt(r, { outcome: "error", ms: 2, error: "e" }, {
+      now: 3_000,
+      backoff,
+    });
+    assert.equal(next.status, "queued");
+    assert.equal(next.error, "e");
+    assert.equal(next.rerun, false);
+    assert.equal(next.attempts, 3);
+  });
+  await t.step("a shutdown comes first: the attempt does not count", () => {
+    const r = running(2, { rerun: true });
+    const next = finishAttempt(r, { outcome: "error", ms: 2, error: "e" }, {
+      now: 3_000,
+      backoff,
+      interrupted: true,
+    });
+    assert.equal(next.status, "queued");
+    assert.equal(next.attempts, 1);
+    assert.equal(next.rerun, true, "it still runs again");
+  });
+});
+
+Deno.test("finishAttempt() does not change its input", () => {
+  const r = running();
+  const copy = structuredClone(r);
+  finishAttempt(r, { outcome: "error", ms: 1, error: "x" }, {
+    now: 3_000,
+    backoff,
+  });
+  assert.deepEqual(r, copy);
+});
+
+Deno.test("a delivery's whole life: queued → running → failed → running → dead → replayed → done", () => {
+  const opts = { now: 0, backoff };
+  let r = record();
+  r = leaseRecord(r, 1_000, 2_000)!;
+  r = finishAttempt(r, { outcome: "error", ms: 1, error: "a" }, {
+    ...opts,
+    now: 1_100,
+  });
+  assert.equal(r.status, "failed");
+  assert.equal(leaseRecord(r, 1_100, 9_000), null, "not before its backoff");
+  r = leaseRecord(r, r.dueAt!, 9_000)!;
+  r = leaseRecord({ ...r, dueAt: 2_000 }, 2_000, 9_000)!; // a lost lease
+  assert.equal(r.attempts, 3);
+  r = finishAttempt(r, { outcome: "error", ms: 1, error: "c" }, {
+    ...opts,
+    now: 2_100,
+  });
+  assert.equal(r.status, "dead");
+  r = rearmRecord(r, 3_000, 3);
+  assert.equal(r.status, "queued");
+  r = leaseRecord(r, 3_000, 9_000)!;
+  assert.equal(r.attempts, 4);
+  r = finishAttempt(r, { outcome: "ok", ms: 1 }, { ...opts, now: 3_100 });
+  assert.equal(r.status, "done");
+  assert.equal(r.replays, 1);
+  assert.equal(r.attemptLimit, 6);
+});

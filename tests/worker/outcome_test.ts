@@ -1,0 +1,155 @@
+// Recording a run's outcome through the store, on :memory: KV.
+
+import assert from "node:assert/strict";
+import { countRun, recordOutcome } from "../../lib/worker/outcome.ts";
+import { DeliveryStore } from "../../lib/store/store.ts";
+import type {
+  DeliveryRecord,
+  IncomingDelivery,
+} from "../../lib/store/types.ts";
+import { createMetrics } from "../../lib/ops/metrics.ts";
+import { INTERRUPTED_ERROR } from "../../lib/store/lifecycle.ts";
+import type { DispatchResult } from "../../lib/dispatch.ts";
+import { captureLogger } from "../_helpers.ts";
+
+const backoff = { baseMs: 1_000, maxMs: 8_000, random: () => 0 };
+
+async function leasedOne(maxAttempts = 3) {
+  const kv = await Deno.openKv(":memory:");
+  const store = new DeliveryStore({
+    kv,
+    ttlMs: 60_000,
+    maxAttempts,
+    now: () => 10_000,
+  });
+  const delivery: IncomingDelivery = {
+    id: "d1",
+    event: "push",
+    action: undefined,
+    hookId: undefined,
+    target: undefined,
+    headers: {},
+    body: new Uint8Array([123, 125]),
+    kind: "json",
+    digest: "0".repeat(64),
+    receivedAt: 10_000,
+    repository: undefined,
+    sender: undefined,
+  };
+  const result = await store.accept(delivery, { leaseUntil: 20_000 });
+  assert.ok(result.status === "queued" && result.leased);
+  const logs = captureLogger("info");
+  const options = { store, backoff, shutdown: new AbortController().signal };
+  return { kv, store, leased: result.leased, logs, options };
+}
+
+Deno.test("countRun() counts runs and their duration, but not skipped ones", () => {
+  const metrics = createMetrics();
+  countRun(metrics, "push", { outcome: "ok", ms: 1 });
+  countRun(metrics, "push", { outcome: "skipped", ms: 1 });
+  countRun(metrics, "push", {
+    outcome: "timeout",
+    ms: 1,
+    error: "t",
+    handler: "push",
+  });
+  const runs = (result: string) =>
+    metrics.value("webhook_handler_runs_total", { event: "push", result });
+  assert.equal(runs("ok"), 1);
+  assert.equal(runs("timeout"), 1);
+  assert.equal(runs("skipped"), 0);
+  countRun(undefined, "push", { outcome: "ok", ms: 1 }); // no metrics: no-op
+});
+
+Deno.test("recordOutcome() commits the next state against the leased entry and logs it", async () => {
+  const { kv, store, leased, logs, options } = await leasedOne();
+  try {
+    await recordOutcome(leased, { outcome: "ok", ms: 4 }, logs.log, options);
+    assert.equal((await store.get("d1"))?.status, "done");
+    assert.deepEqual(logs.lines.map((l) => [l.level, l.msg, l.status]), [
+      ["info", "delivery done", "done"],
+    ]);
+  } finally {
+    kv.close();
+  }
+});
+
+Deno.test("recordOutcome() logs a failure with its retry delay, and the last one dead", async () => {
+  const { kv, store, leased, logs, options } = await leasedOne(2);
+  try {
+    const error: DispatchResult = {
+      outcome: "error",
+      ms: 1,
+      error: "boom",
+      handler: "push",
+    };
+    await recordOutcome(leased, error, logs.log, options);
+    assert.equal(logs.lines[0]?.msg, "delivery failed");
+    assert.equal(logs.lines[0]?.retryInMs, 500);
+    const again = await store.lease("d1", 30_000);
+    assert.equal(again, null, "not due before its backoff");
+    const entry = await store.getEntry("d1");
+    const second = await store.update(entry as Deno.KvEntry<DeliveryRecord>, {
+      ...entry.value!,
+      status: "running",
+      attempts: 2,
+      startedAt: 10_500,
+    });
+    await recordOutcome(second!, error, logs.log, options);
+    assert.equal((await store.get("d1"))?.status, "dead");
+    assert.equal(logs.lines[1]?.level, "error");
+    assert.equal(logs.lines[1]?.msg, "delivery dead");
+  } finally {
+    kv.close();
+  }
+});
+
+Deno.test("recordOutcome() retries against a fresh read when the record changed meanwhile", async () => {
+  const { kv, store, leased, logs, options } = await leasedOne();
+  try {
+    await store.rearm("d1", "replay"); // a replay while it ran
+    await recordOutcome(leased, { outcome: "ok", ms: 1 }, logs.log, options);
+    const record = await store.get("d1");
+    assert.equal(record?.status, "queued", "it runs again");
+    assert.equal(record?.rerun, false);
+  } finally {
+    kv.close();
+  }
+});
+
+Deno.test("recordOutcome() writes nothing when the lease was lost to another worker", async () => {
+  const { kv, store, leased, logs, options } = await leasedOne();
+  try {
+    const entry = await store.getEntry("d1");
+    await store.update(entry as Deno.KvEntry<DeliveryRecord>, {
+      ...entry.value!,
+      startedAt: 15_000,
+      attempts: 2,
+    });
+    await recordOutcome(leased, { outcome: "ok", ms: 1 }, logs.log, options);
+    assert.equal((await store.get("d1"))?.status, "running");
+    assert.match(String(logs.lines[0]?.msg), /lease lost/);
+  } finally {
+    kv.close();
+  }
+});
+
+Deno.test("recordOutcome() does not count a failure during a shutdown", async () => {
+  const { kv, store, leased, logs, options } = await leasedOne();
+  try {
+    const stop = new AbortController();
+    stop.abort();
+    await recordOutcome(
+      leased,
+      { outcome: "error", ms: 1, error: "aborted", handler: "push" },
+      logs.log,
+      { ...options, shutdown: stop.signal },
+    );
+    const record = await store.get("d1");
+    assert.equal(record?.status, "queued");
+    assert.equal(record?.attempts, 0);
+    assert.equal(record?.error, INTERRUPTED_ERROR);
+  } finally {
+    kv.close();
+  }
+});
