@@ -20,6 +20,7 @@ import type { Logger } from "./ops/log.ts";
 import { createMetaRefresher, type MetaRefresher } from "./github/meta.ts";
 import { createMetrics, type Metrics } from "./ops/metrics.ts";
 import { createMetricsShare } from "./ops/metrics_share.ts";
+import { createBodyBudget } from "./http/body.ts";
 import {
   createHandler,
   type Readiness,
@@ -254,6 +255,8 @@ export async function createApp(options: AppOptions): Promise<App> {
       createDashboardRoute({ token: config.adminToken }),
     ],
     deadlines,
+    // One budget for the body buffers this app sizes up front.
+    bodyBudget: createBodyBudget(),
     ...(options.now ? { now: options.now } : {}),
   });
 

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { readRequestBody } from "./body.ts";
+import { type BodyBudget, createBodyBudget, readRequestBody } from "./body.ts";
 import { createDeadlines, type Deadlines } from "../_util/deadline.ts";
 import { sha256Hex } from "../_util/digest.ts";
 import { resolveClientIp } from "../security/client_ip.ts";
@@ -73,6 +73,8 @@ export interface ServerDeps {
   routes?: readonly Route[];
   /** The app's shared deadlines (body reads). @default a set of its own */
   deadlines?: Deadlines;
+  /** The app's budget for body buffers sized up front. @default a budget of its own */
+  bodyBudget?: BodyBudget;
   now?: () => number;
 }
 
@@ -182,6 +184,7 @@ export function createHandler(
   const { config, keys, allowlist, accept, log, metrics, routes = [] } = deps;
   const now = deps.now ?? Date.now;
   const deadlines = deps.deadlines ?? createDeadlines();
+  const budget = deps.bodyBudget ?? createBodyBudget();
   const acceptTimeoutMs = deps.acceptTimeoutMs ?? 8000;
   const trusted: Matcher | null = config.trustedProxies.length > 0
     ? createMatcher(config.trustedProxies)
@@ -296,6 +299,7 @@ export function createHandler(
       timeoutMs: config.bodyTimeoutMs,
       expectedLength,
       deadlines,
+      budget,
     });
     if (!read.ok) {
       if (read.reason === "too_large") {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { bytesAllocatedAhead, readBody } from "../../lib/http/body.ts";
+import { createBodyBudget, readBody } from "../../lib/http/body.ts";
 
 /** Deno 2.9 leaves the op and resource sanitizers off by default: turn them on. */
 const SANITIZE = { sanitizeOps: true, sanitizeResources: true } as const;
@@ -475,6 +475,7 @@ Deno.test("readBody() reads a large request body from a real Deno.serve", async 
 
 Deno.test("readBody() sizes buffers up front only within a budget (declared-but-not-sent bodies)", async () => {
   const declared = 20 * 1024 * 1024;
+  const budget = createBodyBudget(); // one app's, shared by its reads
   const reads = Array.from(
     { length: 6 },
     () =>
@@ -482,14 +483,66 @@ Deno.test("readBody() sizes buffers up front only within a budget (declared-but-
         maxBytes: 26_214_400,
         timeoutMs: 100,
         expectedLength: declared,
+        budget,
       }),
   );
   await new Promise((r) => setTimeout(r, 20));
   assert.ok(
-    bytesAllocatedAhead() <= 64 * 1024 * 1024,
-    `${bytesAllocatedAhead()} bytes allocated ahead for 6 × 20 MiB declared`,
+    budget.allocatedAhead() <= 64 * 1024 * 1024,
+    `${budget.allocatedAhead()} bytes allocated ahead for 6 × 20 MiB declared`,
   );
   const results = await Promise.all(reads);
   assert.ok(results.every((r) => !r.ok && r.reason === "timeout"));
-  assert.equal(bytesAllocatedAhead(), 0, "released");
+  assert.equal(budget.allocatedAhead(), 0, "released");
 });
+
+Deno.test("createBodyBudget() reserves bytes only while they fit", () => {
+  const budget = createBodyBudget(1000);
+  assert.equal(budget.reserve(600), true);
+  assert.equal(budget.reserve(401), false, "over the budget: nothing taken");
+  assert.equal(budget.allocatedAhead(), 600);
+  assert.equal(budget.reserve(400), true, "exactly the budget");
+  budget.release(600);
+  assert.equal(budget.allocatedAhead(), 400);
+  budget.release(400);
+  assert.equal(budget.allocatedAhead(), 0);
+  assert.equal(createBodyBudget().reserve(64 * 1024 * 1024), true, "64 MiB");
+  assert.equal(createBodyBudget().reserve(64 * 1024 * 1024 + 1), false);
+});
+
+Deno.test(
+  "readBody() holds its up-front buffer in the budget it is given, and gives it back",
+  SANITIZE,
+  async (t) => {
+    for (
+      const [name, stream] of [
+        ["a byte stream (BYOB)", () => byteStream(100_000, 10_000, 50_000)],
+        ["chunks", () => streamOf(split(pattern(100_000), 10_000)).stream],
+      ] as const
+    ) {
+      await t.step(name, async () => {
+        const budget = createBodyBudget();
+        const read = readBody(stream(), {
+          maxBytes: 200_000,
+          timeoutMs: 50,
+          expectedLength: 100_000,
+          budget,
+        });
+        assert.ok(budget.allocatedAhead() >= 100_000, "reserved while reading");
+        await read;
+        assert.equal(budget.allocatedAhead(), 0, "released");
+      });
+    }
+    await t.step("a budget too small: the body is still read", async () => {
+      const budget = createBodyBudget(1000);
+      const result = await readBody(byteStream(100_000), {
+        maxBytes: 200_000,
+        timeoutMs: 5000,
+        expectedLength: 100_000,
+        budget,
+      });
+      assert.equal(result.ok && result.bytes.byteLength, 100_000);
+      assert.equal(budget.allocatedAhead(), 0);
+    });
+  },
+);
