@@ -27,6 +27,7 @@ import type { Metrics } from "../ops/metrics.ts";
 import { bodyKind, inspectPayload } from "./payload.ts";
 import { type SigningKeys, verifySignature } from "../security/signature.ts";
 import { errorMessage } from "../_util/errors.ts";
+import { createErrorResponder, jsonResponse } from "./responses.ts";
 
 /** What the server needs to know of the IP allowlist (the meta refresher). */
 export interface Allowlist {
@@ -83,56 +84,9 @@ export interface ServeInfo {
   remoteAddr: { hostname?: string; transport?: string } | { path?: string };
 }
 
-const JSON_CONTENT_TYPE = "application/json; charset=utf-8";
-/** Shared by every JSON response without headers of its own (Response copies it). */
-const JSON_HEADER_LIST: [string, string][] = [[
-  "content-type",
-  JSON_CONTENT_TYPE,
-]];
-
-/** The JSON content type plus `headers`, without a new list when there are none. */
-function jsonHeaders(headers: Record<string, string>): [string, string][] {
-  let init = JSON_HEADER_LIST;
-  for (const name in headers) {
-    if (init === JSON_HEADER_LIST) init = [...JSON_HEADER_LIST];
-    init.push([name, headers[name]!]);
-  }
-  return init;
-}
 const MAX_HEADER_LENGTH = 100;
 // deno-lint-ignore no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f]/;
-
-const errorBodies = new Map<string, string>();
-
-/** A JSON error body `{"error","message"}` with its status. */
-export function errorResponse(
-  status: number,
-  error: string,
-  message: string,
-  headers: Record<string, string> = {},
-): Response {
-  // The same few bodies are sent over and over: serialise each once.
-  const cacheKey = error + "\u0000" + message;
-  let body = errorBodies.get(cacheKey);
-  if (body === undefined) {
-    body = JSON.stringify({ error, message });
-    if (errorBodies.size < 256) errorBodies.set(cacheKey, body);
-  }
-  return new Response(body, { status, headers: jsonHeaders(headers) });
-}
-
-/** A JSON response. */
-export function jsonResponse(
-  status: number,
-  body: unknown,
-  headers: Record<string, string> = {},
-): Response {
-  return new Response(JSON.stringify(body), {
-    status,
-    headers: jsonHeaders(headers),
-  });
-}
 
 /**
  * The path of an absolute request URL, as it was sent (no normalisation):
@@ -182,6 +136,8 @@ export function createHandler(
   deps: ServerDeps,
 ): (request: Request, info: ServeInfo) => Promise<Response> {
   const { config, keys, allowlist, accept, log, metrics, routes = [] } = deps;
+  // This handler's own cache of error bodies.
+  const errorResponse = createErrorResponder();
   const now = deps.now ?? Date.now;
   const deadlines = deps.deadlines ?? createDeadlines();
   const budget = deps.bodyBudget ?? createBodyBudget();

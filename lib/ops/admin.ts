@@ -8,7 +8,7 @@
  */
 
 import type { Route } from "../http/server.ts";
-import { errorResponse, jsonResponse } from "../http/server.ts";
+import { errorResponse, jsonResponse } from "../http/responses.ts";
 import { type DeliveryStore, summarize } from "../store/store.ts";
 
 const encoder = new TextEncoder();

@@ -15,7 +15,8 @@
  */
 
 import { isAuthorized } from "../admin.ts";
-import { errorResponse, type Route } from "../../http/server.ts";
+import { errorResponse } from "../../http/responses.ts";
+import type { Route } from "../../http/server.ts";
 
 /** Payloads larger than this are not fetched by the page, only linked. */
 export const PREVIEW_BYTES = 256 * 1024;
