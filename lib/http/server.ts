@@ -28,6 +28,12 @@ import { bodyKind, inspectPayload } from "./payload.ts";
 import { type SigningKeys, verifySignature } from "../security/signature.ts";
 import { errorMessage } from "../_util/errors.ts";
 import { createErrorResponder, jsonResponse } from "./responses.ts";
+import {
+  healthResponse,
+  metricsResponse,
+  type Readiness,
+  readyResponse,
+} from "./probes.ts";
 
 /** What the server needs to know of the IP allowlist (the meta refresher). */
 export interface Allowlist {
@@ -35,12 +41,6 @@ export interface Allowlist {
   isAllowed(ip: IpAddress): boolean;
   /** Called on each webhook request: refresh in the background when stale. */
   maybeRefresh?(): void;
-}
-
-/** The answer of a readiness probe. */
-export interface Readiness {
-  ready: boolean;
-  checks: Record<string, unknown>;
 }
 
 /** A sub-application mounted on the server (admin API, dashboard). */
@@ -353,16 +353,6 @@ export function createHandler(
     return jsonResponse(200, { status: "duplicate", delivery: result.id });
   }
 
-  async function readyz(): Promise<Response> {
-    const state = deps.readiness
-      ? await deps.readiness()
-      : { ready: true, checks: {} };
-    return jsonResponse(state.ready ? 200 : 503, {
-      status: state.ready ? "ready" : "not_ready",
-      ...state.checks,
-    });
-  }
-
   return async function handle(
     request: Request,
     info: ServeInfo,
@@ -376,17 +366,12 @@ export function createHandler(
           status: String(response.status),
         });
       } else if (path === "/healthz" && request.method === "GET") {
-        response = jsonResponse(200, { status: "ok" });
+        response = healthResponse();
       } else if (path === "/readyz" && request.method === "GET") {
-        response = await readyz();
+        response = await readyResponse(deps.readiness);
       } else if (path === "/metrics" && request.method === "GET") {
-        response = new Response(
+        response = metricsResponse(
           deps.renderMetrics ? deps.renderMetrics() : metrics.render(),
-          {
-            headers: {
-              "content-type": "text/plain; version=0.0.4; charset=utf-8",
-            },
-          },
         );
       } else {
         const url = new URL(request.url);
