@@ -4,7 +4,7 @@
  * a body that stalls past the deadline is abandoned. A declared length buys
  * one buffer sized up front, within a {@link BodyBudget} the app creates and
  * passes in (no process-wide byte count). Knows nothing of status codes:
- * `server.ts` maps the reasons to 413, 408 and 503.
+ * `webhook.ts` maps the reasons to 413, 408 and 503.
  *
  * @module
  */
