@@ -1,47 +1,14 @@
 import assert from "node:assert/strict";
 import { readCapped, readResponseCapped } from "../../lib/_util/read_capped.ts";
+import { chunked, patternBytes, streamOf } from "../_helpers.ts";
 
 const SANITIZE = { sanitizeOps: true, sanitizeResources: true } as const;
-
-/** Bytes 0, 1, 2, … (mod 251) so misplaced chunks show. */
-function pattern(length: number): Uint8Array<ArrayBuffer> {
-  return Uint8Array.from({ length }, (_, i) => i % 251);
-}
-
-/** A stream of `chunks` (pulled one at a time), recording a cancel. */
-function streamOf(chunks: Uint8Array[]): {
-  stream: ReadableStream<Uint8Array>;
-  cancelled: () => boolean;
-  pulled: () => number;
-} {
-  let cancelled = false;
-  let i = 0;
-  const stream = new ReadableStream<Uint8Array>({
-    pull(controller) {
-      if (i < chunks.length) controller.enqueue(chunks[i++]!);
-      else controller.close();
-    },
-    cancel() {
-      cancelled = true;
-    },
-  }, { highWaterMark: 0 });
-  return { stream, cancelled: () => cancelled, pulled: () => i };
-}
-
-/** `data` cut into `size`-byte chunks. */
-function split(data: Uint8Array, size: number): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  for (let i = 0; i < data.byteLength; i += size) {
-    out.push(data.slice(i, i + size));
-  }
-  return out;
-}
 
 Deno.test(
   "readCapped() reads a stream to its end into one buffer",
   SANITIZE,
   async (t) => {
-    const data = pattern(100);
+    const data = patternBytes(100);
     const table: [string, number, number | undefined][] = [
       ["one chunk", 100, undefined],
       ["many chunks", 7, undefined],
@@ -53,7 +20,7 @@ Deno.test(
     ];
     for (const [name, size, expected] of table) {
       await t.step(name, async () => {
-        const reader = streamOf(split(data, size)).stream.getReader();
+        const reader = streamOf(chunked(data, size)).stream.getReader();
         const bytes = await readCapped(reader, 150, expected);
         assert.deepEqual(bytes, data);
         assert.ok(bytes!.buffer instanceof ArrayBuffer);
@@ -69,7 +36,7 @@ Deno.test(
       );
     });
     await t.step("exactly the limit", async () => {
-      const reader = streamOf(split(data, 10)).stream.getReader();
+      const reader = streamOf(chunked(data, 10)).stream.getReader();
       assert.deepEqual(await readCapped(reader, 100), data);
     });
   },
@@ -89,14 +56,14 @@ Deno.test(
       await t.step(name, async () => {
         // 65 bytes and nothing more: the stream would close on the next
         // pull, so only a cancel in the same turn reaches the source.
-        const { stream, cancelled } = streamOf(split(pattern(65), size));
+        const { stream, cancelled } = streamOf(chunked(patternBytes(65), size));
         const reader = stream.getReader();
         assert.equal(await readCapped(reader, 64, expected), null);
         assert.ok(cancelled(), "the stream was cancelled");
       });
     }
     await t.step("it reads nothing past the chunk that crosses", async () => {
-      const { stream, pulled } = streamOf(split(pattern(1000), 10));
+      const { stream, pulled } = streamOf(chunked(patternBytes(1000), 10), 0);
       assert.equal(await readCapped(stream.getReader(), 64), null);
       assert.equal(pulled(), 7);
     });
@@ -115,7 +82,7 @@ Deno.test("readCapped() rejects when a read fails", SANITIZE, async () => {
 Deno.test("readCapped() ignores a cancel that fails", SANITIZE, async () => {
   const stream = new ReadableStream<Uint8Array>({
     pull(controller) {
-      controller.enqueue(pattern(20));
+      controller.enqueue(patternBytes(20));
     },
     cancel() {
       throw new Error("cannot cancel");
@@ -133,10 +100,10 @@ Deno.test(
       assert.equal(new TextDecoder().decode(bytes!), '{"hooks":[]}');
     });
     await t.step("streamed", async () => {
-      const { stream } = streamOf(split(pattern(50), 8));
+      const { stream } = streamOf(chunked(patternBytes(50), 8));
       assert.deepEqual(
         await readResponseCapped(new Response(stream), 50),
-        pattern(50),
+        patternBytes(50),
       );
     });
     await t.step("no body", async () => {
@@ -153,7 +120,7 @@ Deno.test(
   SANITIZE,
   async (t) => {
     await t.step("declared by Content-Length: cancelled unread", async () => {
-      const { stream, cancelled, pulled } = streamOf([pattern(10)]);
+      const { stream, cancelled, pulled } = streamOf([patternBytes(10)], 0);
       const response = new Response(stream, {
         headers: { "content-length": "1000" },
       });
@@ -162,7 +129,7 @@ Deno.test(
       assert.equal(pulled(), 0);
     });
     await t.step("counted while reading: cancelled", async () => {
-      const { stream, cancelled } = streamOf(split(pattern(100), 10));
+      const { stream, cancelled } = streamOf(chunked(patternBytes(100), 10));
       const response = new Response(stream);
       assert.equal(await readResponseCapped(response, 55), null);
       assert.ok(cancelled());
