@@ -11,8 +11,7 @@ import { createAdminRoute } from "./ops/admin.ts";
 import { createDashboardRoute } from "./ops/dashboard/route.ts";
 import type { Config } from "./config/config.ts";
 import { createDeadlines, type Deadlines } from "./_util/deadline.ts";
-import { READY_KEY } from "./store/keys.ts";
-import { openKv, retryLocked } from "./store/kv.ts";
+import { openKv } from "./store/kv.ts";
 import type { HandlerRegistry } from "./dispatch.ts";
 import { HANDLERS } from "./handlers/mod.ts";
 import type { Logger } from "./ops/log.ts";
@@ -20,11 +19,9 @@ import { createMetaRefresher, type MetaRefresher } from "./github/meta.ts";
 import { scheduleMetaCron } from "./github/meta_cron.ts";
 import { createMetrics, type Metrics } from "./ops/metrics.ts";
 import { createMetricsShare } from "./ops/metrics_share.ts";
-import {
-  createHandler,
-  type Readiness,
-  type ServeInfo,
-} from "./http/server.ts";
+import { createBodyBudget } from "./http/body.ts";
+import { createReadiness } from "./http/probes.ts";
+import { createHandler, type ServeInfo } from "./http/server.ts";
 import { importSecrets } from "./security/signature.ts";
 import { DeliveryStore } from "./store/store.ts";
 import { createWorker, type Worker } from "./worker/worker.ts";
@@ -141,40 +138,13 @@ export async function createApp(options: AppOptions): Promise<App> {
   const accept = createAccept({ store, worker });
 
   let closed = false;
-  async function readiness(): Promise<Readiness> {
-    const checks: Record<string, unknown> = {};
-    let ready = true;
-    if (meta) {
-      const s = meta.status();
-      checks.allowlist = {
-        ready: s.ready,
-        ranges: s.ranges,
-        source: s.source,
-        ageSeconds: s.fetchedAt === null
-          ? null
-          : Math.round(((options.now ?? Date.now)() - s.fetchedAt) / 1000),
-        lastError: s.lastError,
-      };
-      if (!s.ready) {
-        ready = false;
-        checks.reason = "GitHub's webhook IP ranges have not been loaded yet";
-      }
-    } else checks.allowlist = { ready: true, mode: "off" };
-    try {
-      if (closed) throw new Error("closed");
-      await retryLocked(() => kv.get(READY_KEY));
-      checks.kv = { ready: true };
-    } catch (err) {
-      ready = false;
-      checks.kv = {
-        ready: false,
-        error: errorMessage(err),
-      };
-      checks.reason ??= "the delivery store (Deno KV) is not available";
-    }
-    checks.queueDepth = worker.depth;
-    return { ready, checks };
-  }
+  const readiness = createReadiness({
+    meta,
+    kv,
+    worker,
+    isClosed: () => closed,
+    ...(options.now ? { now: options.now } : {}),
+  });
 
   const fetch = createHandler({
     config,
@@ -195,6 +165,8 @@ export async function createApp(options: AppOptions): Promise<App> {
       createDashboardRoute({ token: config.adminToken }),
     ],
     deadlines,
+    // One budget for the body buffers this app sizes up front.
+    bodyBudget: createBodyBudget(),
     ...(options.now ? { now: options.now } : {}),
   });
 

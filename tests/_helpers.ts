@@ -86,6 +86,43 @@ export async function deliveryRequest(
   });
 }
 
+/** Bytes 0, 1, 2, … (mod 251) so misplaced chunks show. */
+export function patternBytes(
+  length: number,
+  start = 0,
+): Uint8Array<ArrayBuffer> {
+  return Uint8Array.from({ length }, (_, i) => (start + i) % 251);
+}
+
+/** `data` cut into `size`-byte chunks. */
+export function chunked(data: Uint8Array, size: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (let i = 0; i < data.byteLength; i += size) {
+    out.push(data.slice(i, i + size));
+  }
+  return out;
+}
+
+/** A stream of `chunks`, one per pull, recording pulls and a cancel. */
+export function streamOf(chunks: Uint8Array[], highWaterMark = 1): {
+  stream: ReadableStream<Uint8Array>;
+  cancelled: () => boolean;
+  pulled: () => number;
+} {
+  let cancelled = false;
+  let i = 0;
+  const stream = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (i < chunks.length) controller.enqueue(chunks[i++]!);
+      else controller.close();
+    },
+    cancel() {
+      cancelled = true;
+    },
+  }, { highWaterMark });
+  return { stream, cancelled: () => cancelled, pulled: () => i };
+}
+
 /** Polls `check` every 20 ms until it returns a truthy value or `ms` pass. */
 export async function waitFor<T>(
   check: () => T | Promise<T>,

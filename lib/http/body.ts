@@ -1,13 +1,16 @@
 /**
  * Reading a request body under a size cap and a deadline. The cap is enforced
  * while streaming, so no more than `maxBytes` (plus one chunk) is ever held;
- * a body that stalls past the deadline is abandoned. Knows nothing of status
- * codes: `server.ts` maps the reasons to 413 and 408.
+ * a body that stalls past the deadline is abandoned. A declared length buys
+ * one buffer sized up front, within a {@link BodyBudget} the app creates and
+ * passes in (no process-wide byte count). Knows nothing of status codes:
+ * `webhook.ts` maps the reasons to 413, 408 and 503.
  *
  * @module
  */
 
 import { createDeadlines, type Deadlines } from "../_util/deadline.ts";
+import { readCapped } from "../_util/read_capped.ts";
 
 /** The result of {@link readBody}. */
 export type BodyResult =
@@ -25,12 +28,64 @@ export interface ReadBodyOptions {
    * @default a set of its own for this read
    */
   deadlines?: Deadlines | undefined;
+  /**
+   * The app's budget for buffers sized up front from declared lengths.
+   * @default a budget of its own for this read
+   */
+  budget?: BodyBudget | undefined;
+}
+
+/** Bytes allocated ahead of arriving body bytes, shared by one app's reads. */
+export interface BodyBudget {
+  /** Reserves `bytes` when they fit in the budget; whether they did. */
+  reserve(bytes: number): boolean;
+  /** Gives back bytes that {@link BodyBudget.reserve} took. */
+  release(bytes: number): void;
+  /** Bytes currently allocated ahead of arriving body bytes (for tests and metrics). */
+  allocatedAhead(): number;
+}
+
+/** At most this much is allocated ahead of the bytes, across one app's reads. */
+const UP_FRONT_BUDGET = 64 * 1024 * 1024;
+
+/**
+ * Makes a budget of `maxBytes` for buffers sized up front: declaring 25 MiB
+ * and sending one byte must not reserve 25 MiB, however many do it at once.
+ *
+ * @example
+ * ```ts
+ * import { createBodyBudget } from "./body.ts";
+ * const budget = createBodyBudget(1000);
+ * budget.reserve(800); // true
+ * budget.reserve(800); // false: only 200 left
+ * budget.release(800);
+ * ```
+ */
+export function createBodyBudget(
+  maxBytes: number = UP_FRONT_BUDGET,
+): BodyBudget {
+  let used = 0;
+  return {
+    reserve(bytes) {
+      if (used + bytes > maxBytes) return false;
+      used += bytes;
+      return true;
+    },
+    release(bytes) {
+      used -= bytes;
+    },
+    allocatedAhead: () => used,
+  };
 }
 
 const EMPTY = new Uint8Array(0);
 
 function deadlinesOf(options: ReadBodyOptions): Deadlines {
   return options.deadlines ?? createDeadlines();
+}
+
+function budgetOf(options: ReadBodyOptions): BodyBudget {
+  return options.budget ?? createBodyBudget();
 }
 const TIMED_OUT: BodyResult = Object.freeze({ ok: false, reason: "timeout" });
 const TOO_LARGE: BodyResult = Object.freeze({ ok: false, reason: "too_large" });
@@ -67,7 +122,8 @@ async function readInto(
   // The declared length buys one buffer up front only within a budget:
   // declaring 25 MiB and sending one byte must not reserve 25 MiB.
   const declared = Math.min(expected, maxBytes) + 1;
-  const upFront = reserveUpFront(declared);
+  const budget = budgetOf(options);
+  const upFront = budget.reserve(declared);
   let buffer = new ArrayBuffer(
     upFront ? declared : Math.min(declared, GROW_FROM_BYTES),
   );
@@ -105,28 +161,13 @@ async function readInto(
     if (timedOut) return { ok: false, reason: "timeout" };
   } finally {
     cancelDeadline();
-    if (upFront) upFrontBytes -= declared;
+    if (upFront) budget.release(declared);
   }
   return { ok: true, bytes: new Uint8Array(buffer, 0, total) };
 }
 
-/** Bytes of all bodies being read into buffers sized up front. */
-let upFrontBytes = 0;
-/** At most this much is allocated ahead of the bytes, across all requests. */
-const UP_FRONT_BUDGET = 64 * 1024 * 1024;
 /** Without the budget, a buffer starts this small and doubles. */
 const GROW_FROM_BYTES = 256 * 1024;
-
-/** Bytes currently allocated ahead of arriving body bytes (for tests and metrics). */
-export function bytesAllocatedAhead(): number {
-  return upFrontBytes;
-}
-
-function reserveUpFront(bytes: number): boolean {
-  if (upFrontBytes + bytes > UP_FRONT_BUDGET) return false;
-  upFrontBytes += bytes;
-  return true;
-}
 
 /**
  * Reads `body` to the end, or stops at the first byte past `maxBytes`
@@ -163,66 +204,27 @@ export async function readBody(
     timedOut = true;
     reader.cancel().catch(() => {});
   });
-  // One buffer when the length is declared; chunks otherwise.
-  const upFront = expectedLength !== undefined && expectedLength <= maxBytes &&
-    reserveUpFront(expectedLength);
-  let buffer = upFront ? new Uint8Array(expectedLength) : null;
-  const chunks: Uint8Array[] = [];
-  let total = 0;
+  // One buffer when the length is declared (within the budget); chunks
+  // otherwise.
+  const budget = expectedLength !== undefined && expectedLength <= maxBytes
+    ? budgetOf(options)
+    : null;
+  const upFront = budget !== null && budget.reserve(expectedLength!);
+  let bytes: Uint8Array<ArrayBuffer> | null;
   try {
-    while (true) {
-      let step: ReadableStreamReadResult<Uint8Array>;
-      try {
-        step = await reader.read();
-      } catch {
-        return { ok: false, reason: timedOut ? "timeout" : "aborted" };
-      }
-      if (step.done) break;
-      const chunk = step.value;
-      total += chunk.byteLength;
-      if (total > maxBytes) {
-        reader.cancel().catch(() => {});
-        return { ok: false, reason: "too_large" };
-      }
-      if (buffer !== null && total <= buffer.byteLength) {
-        buffer.set(chunk, total - chunk.byteLength);
-      } else {
-        if (buffer !== null) {
-          // More bytes than declared: fall back to chunks.
-          chunks.push(buffer.subarray(0, total - chunk.byteLength));
-          buffer = null;
-        }
-        chunks.push(chunk);
-      }
-    }
-    if (timedOut) return { ok: false, reason: "timeout" };
+    bytes = await readCapped(
+      reader,
+      maxBytes,
+      upFront ? expectedLength : undefined,
+    );
+  } catch {
+    return { ok: false, reason: timedOut ? "timeout" : "aborted" };
   } finally {
     cancelDeadline();
-    if (upFront) upFrontBytes -= expectedLength!;
+    if (upFront) budget!.release(expectedLength!);
   }
-  if (buffer !== null) {
-    return {
-      ok: true,
-      bytes: total === buffer.byteLength ? buffer : buffer.slice(0, total),
-    };
-  }
-  if (chunks.length === 1 && chunks[0]!.buffer instanceof ArrayBuffer) {
-    const only = chunks[0]!;
-    return {
-      ok: true,
-      bytes: new Uint8Array(
-        only.buffer as ArrayBuffer,
-        only.byteOffset,
-        only.byteLength,
-      ),
-    };
-  }
-  const bytes = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
+  if (bytes === null) return TOO_LARGE;
+  if (timedOut) return TIMED_OUT;
   return { ok: true, bytes };
 }
 

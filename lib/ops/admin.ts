@@ -11,7 +11,7 @@
  */
 
 import type { Route } from "../http/server.ts";
-import { errorResponse, jsonResponse } from "../http/server.ts";
+import { errorResponse, jsonResponse } from "../http/responses.ts";
 import { checkAdminToken, isCrossSite } from "../security/auth.ts";
 import type { DeliveryStore } from "../store/store.ts";
 import {

@@ -1,42 +1,11 @@
 import assert from "node:assert/strict";
-import { bytesAllocatedAhead, readBody } from "../../lib/http/body.ts";
+import { createBodyBudget, readBody } from "../../lib/http/body.ts";
+import { chunked, patternBytes, streamOf } from "../_helpers.ts";
 
 /** Deno 2.9 leaves the op and resource sanitizers off by default: turn them on. */
 const SANITIZE = { sanitizeOps: true, sanitizeResources: true } as const;
 
 const OPTIONS = { maxBytes: 1024, timeoutMs: 5000 };
-
-/** Bytes 0, 1, 2, … (mod 251) so misplaced chunks show. */
-function pattern(length: number, start = 0): Uint8Array<ArrayBuffer> {
-  return Uint8Array.from({ length }, (_, i) => (start + i) % 251);
-}
-
-/** A stream of `chunks`, recording whether it was cancelled. */
-function streamOf(
-  chunks: Uint8Array[],
-): { stream: ReadableStream<Uint8Array>; cancelled: () => boolean } {
-  let cancelled = false;
-  let i = 0;
-  const stream = new ReadableStream<Uint8Array>({
-    pull(controller) {
-      if (i < chunks.length) controller.enqueue(chunks[i++]!);
-      else controller.close();
-    },
-    cancel() {
-      cancelled = true;
-    },
-  });
-  return { stream, cancelled: () => cancelled };
-}
-
-/** `data` cut into `size`-byte chunks. */
-function split(data: Uint8Array, size: number): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  for (let i = 0; i < data.byteLength; i += size) {
-    out.push(data.slice(i, i + size));
-  }
-  return out;
-}
 
 Deno.test("readBody() returns no bytes for a null body", SANITIZE, async () => {
   const result = await readBody(null, OPTIONS);
@@ -81,7 +50,7 @@ Deno.test(
   "readBody() reassembles many chunks in order",
   SANITIZE,
   async (t) => {
-    const data = pattern(5000);
+    const data = patternBytes(5000);
     const table: [string, number, number | undefined][] = [
       ["1-byte chunks", 1, undefined],
       ["7-byte chunks", 7, undefined],
@@ -92,7 +61,7 @@ Deno.test(
     ];
     for (const [name, size, expectedLength] of table) {
       await t.step(name, async () => {
-        const result = await readBody(streamOf(split(data, size)).stream, {
+        const result = await readBody(streamOf(chunked(data, size)).stream, {
           maxBytes: 10_000,
           timeoutMs: 5000,
           expectedLength,
@@ -108,7 +77,7 @@ Deno.test(
   "readBody() copes with a declared length that is wrong",
   SANITIZE,
   async (t) => {
-    const data = pattern(300);
+    const data = patternBytes(300);
     const table: [string, number, number][] = [
       ["declared smaller, first chunk overflows", 100, 300],
       ["declared smaller, a later chunk overflows", 250, 100],
@@ -121,7 +90,7 @@ Deno.test(
     ];
     for (const [name, expectedLength, size] of table) {
       await t.step(name, async () => {
-        const result = await readBody(streamOf(split(data, size)).stream, {
+        const result = await readBody(streamOf(chunked(data, size)).stream, {
           maxBytes: 2000,
           timeoutMs: 5000,
           expectedLength,
@@ -146,8 +115,8 @@ Deno.test(
       ], ["with its length", 5, 64]] as const
     ) {
       await t.step(name, async () => {
-        const data = pattern(64);
-        const result = await readBody(streamOf(split(data, size)).stream, {
+        const data = patternBytes(64);
+        const result = await readBody(streamOf(chunked(data, size)).stream, {
           maxBytes: 64,
           timeoutMs: 5000,
           expectedLength,
@@ -172,7 +141,7 @@ Deno.test(
     ];
     for (const [name, size, expectedLength] of table) {
       await t.step(name, async () => {
-        const { stream, cancelled } = streamOf(split(pattern(65), size));
+        const { stream, cancelled } = streamOf(chunked(patternBytes(65), size));
         const result = await readBody(stream, {
           maxBytes: 64,
           timeoutMs: 5000,
@@ -293,7 +262,7 @@ Deno.test(
   SANITIZE,
   async () => {
     // A long timeoutMs: a timer left behind would fail the test's op sanitizer.
-    const result = await readBody(streamOf([pattern(10)]).stream, {
+    const result = await readBody(streamOf([patternBytes(10)]).stream, {
       maxBytes: 100,
       timeoutMs: 60_000,
     });
@@ -305,7 +274,7 @@ Deno.test(
   "readBody() returns exactly the bytes of chunks that are views",
   SANITIZE,
   async (t) => {
-    const backing = pattern(100);
+    const backing = patternBytes(100);
     await t.step("one view", async () => {
       const result = await readBody(
         streamOf([backing.subarray(10, 20)]).stream,
@@ -336,16 +305,19 @@ Deno.test(
   "readBody() copies chunks into its own buffer when the length is declared",
   SANITIZE,
   async () => {
-    const chunk = pattern(8);
-    const result = await readBody(streamOf([chunk, pattern(8, 100)]).stream, {
-      ...OPTIONS,
-      expectedLength: 16,
-    });
+    const chunk = patternBytes(8);
+    const result = await readBody(
+      streamOf([chunk, patternBytes(8, 100)]).stream,
+      {
+        ...OPTIONS,
+        expectedLength: 16,
+      },
+    );
     assert.ok(result.ok);
     chunk.fill(0);
     assert.deepEqual(
       result.bytes,
-      Uint8Array.from([...pattern(8), ...pattern(8, 100)]),
+      Uint8Array.from([...patternBytes(8), ...patternBytes(8, 100)]),
     );
   },
 );
@@ -475,6 +447,7 @@ Deno.test("readBody() reads a large request body from a real Deno.serve", async 
 
 Deno.test("readBody() sizes buffers up front only within a budget (declared-but-not-sent bodies)", async () => {
   const declared = 20 * 1024 * 1024;
+  const budget = createBodyBudget(); // one app's, shared by its reads
   const reads = Array.from(
     { length: 6 },
     () =>
@@ -482,14 +455,69 @@ Deno.test("readBody() sizes buffers up front only within a budget (declared-but-
         maxBytes: 26_214_400,
         timeoutMs: 100,
         expectedLength: declared,
+        budget,
       }),
   );
   await new Promise((r) => setTimeout(r, 20));
   assert.ok(
-    bytesAllocatedAhead() <= 64 * 1024 * 1024,
-    `${bytesAllocatedAhead()} bytes allocated ahead for 6 × 20 MiB declared`,
+    budget.allocatedAhead() <= 64 * 1024 * 1024,
+    `${budget.allocatedAhead()} bytes allocated ahead for 6 × 20 MiB declared`,
   );
   const results = await Promise.all(reads);
   assert.ok(results.every((r) => !r.ok && r.reason === "timeout"));
-  assert.equal(bytesAllocatedAhead(), 0, "released");
+  assert.equal(budget.allocatedAhead(), 0, "released");
 });
+
+Deno.test("createBodyBudget() reserves bytes only while they fit", () => {
+  const budget = createBodyBudget(1000);
+  assert.equal(budget.reserve(600), true);
+  assert.equal(budget.reserve(401), false, "over the budget: nothing taken");
+  assert.equal(budget.allocatedAhead(), 600);
+  assert.equal(budget.reserve(400), true, "exactly the budget");
+  budget.release(600);
+  assert.equal(budget.allocatedAhead(), 400);
+  budget.release(400);
+  assert.equal(budget.allocatedAhead(), 0);
+  assert.equal(createBodyBudget().reserve(64 * 1024 * 1024), true, "64 MiB");
+  assert.equal(createBodyBudget().reserve(64 * 1024 * 1024 + 1), false);
+});
+
+Deno.test(
+  "readBody() holds its up-front buffer in the budget it is given, and gives it back",
+  SANITIZE,
+  async (t) => {
+    for (
+      const [name, stream] of [
+        ["a byte stream (BYOB)", () => byteStream(100_000, 10_000, 50_000)],
+        [
+          "chunks",
+          () => streamOf(chunked(patternBytes(100_000), 10_000)).stream,
+        ],
+      ] as const
+    ) {
+      await t.step(name, async () => {
+        const budget = createBodyBudget();
+        const read = readBody(stream(), {
+          maxBytes: 200_000,
+          timeoutMs: 50,
+          expectedLength: 100_000,
+          budget,
+        });
+        assert.ok(budget.allocatedAhead() >= 100_000, "reserved while reading");
+        await read;
+        assert.equal(budget.allocatedAhead(), 0, "released");
+      });
+    }
+    await t.step("a budget too small: the body is still read", async () => {
+      const budget = createBodyBudget(1000);
+      const result = await readBody(byteStream(100_000), {
+        maxBytes: 200_000,
+        timeoutMs: 5000,
+        expectedLength: 100_000,
+        budget,
+      });
+      assert.equal(result.ok && result.bytes.byteLength, 100_000);
+      assert.equal(budget.allocatedAhead(), 0);
+    });
+  },
+);

@@ -8,6 +8,7 @@ import type {
   IncomingDelivery,
 } from "../../lib/store/types.ts";
 import { createMetrics } from "../../lib/ops/metrics.ts";
+import { createBodyBudget } from "../../lib/http/body.ts";
 import {
   type Allowlist,
   createHandler,
@@ -646,4 +647,40 @@ Deno.test("pathOf() takes the path as sent, without the query or fragment", asyn
   for (const [url, path] of rows) {
     await t.step(url, () => assert.equal(pathOf(url), path));
   }
+});
+
+Deno.test("createHandler() sizes body buffers within the bodyBudget it is given", async () => {
+  const config = testConfig({ BODY_TIMEOUT_MS: "50" });
+  const budget = createBodyBudget();
+  const handler = createHandler({
+    config,
+    keys: await importSecrets(config.secrets),
+    allowlist: null,
+    accept: (d) => Promise.resolve({ status: "queued", id: d.id }),
+    log: captureLogger().log,
+    metrics: createMetrics(),
+    bodyBudget: budget,
+  });
+  const stream = new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(encoder.encode('{"zen":'));
+    },
+  });
+  const answered = handler(
+    new Request("http://x/webhook", {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        "content-length": "200000",
+        "x-github-event": "ping",
+        "x-github-delivery": "x",
+      },
+      body: stream,
+    }),
+    fakeInfo(),
+  );
+  await new Promise((r) => setTimeout(r, 10));
+  assert.ok(budget.allocatedAhead() > 0, "the declared length is reserved");
+  await expectError(await answered, 408, "request_timeout");
+  assert.equal(budget.allocatedAhead(), 0, "and given back");
 });

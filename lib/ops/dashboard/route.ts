@@ -15,7 +15,8 @@
  * @module
  */
 
-import { errorResponse, type Route } from "../../http/server.ts";
+import { errorResponse } from "../../http/responses.ts";
+import type { Route } from "../../http/server.ts";
 import { checkAdminToken } from "../../security/auth.ts";
 import { renderDashboard } from "./page.ts";
 
