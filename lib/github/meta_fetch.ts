@@ -13,6 +13,7 @@
  */
 
 import { describeError } from "../_util/errors.ts";
+import { readResponseCapped } from "../_util/read_capped.ts";
 import { type HooksList, validateHooks } from "./meta_list.ts";
 import { metaRetryAfterMs } from "./rate_limit.ts";
 import { githubHeaders } from "./rest.ts";
@@ -128,7 +129,7 @@ export async function fetchMeta(
       return result;
     }
     try {
-      body = await readCapped(response, MAX_META_BODY_BYTES);
+      body = await readResponseCapped(response, MAX_META_BODY_BYTES);
     } catch (error) {
       if (stop?.aborted) return { kind: "stopped" };
       return { kind: "failed", status, error: `body failed: ${reason(error)}` };
@@ -169,41 +170,4 @@ function parseAnswer(
 function etagOf(response: Response): string | null {
   const tag = response.headers.get("etag");
   return tag !== null && tag.length <= MAX_ETAG_LENGTH ? tag : null;
-}
-
-/** Reads at most `limit` bytes of `response`'s body; `null` when larger. */
-async function readCapped(
-  response: Response,
-  limit: number,
-): Promise<Uint8Array | null> {
-  const length = Number(response.headers.get("content-length"));
-  if (Number.isFinite(length) && length > limit) {
-    await response.body?.cancel();
-    return null;
-  }
-  if (response.body === null) return new Uint8Array(0);
-  const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  try {
-    while (true) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      size += value.byteLength;
-      if (size > limit) {
-        await reader.cancel();
-        return null;
-      }
-      chunks.push(value);
-    }
-  } finally {
-    reader.releaseLock();
-  }
-  const out = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return out;
 }
