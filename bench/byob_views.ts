@@ -1,6 +1,6 @@
 // How the peak memory of reading one request body depends on the size of the
 // BYOB views it is read into (the reason for READ_VIEW_BYTES in
-// lib/body.ts). For each view size, a fresh subprocess runs a Deno.serve
+// lib/http/body.ts). For each view size, a fresh subprocess runs a Deno.serve
 // that reads a 25 MiB body into one buffer through a BYOB reader, views of
 // at most that size, and answers; this process sends the body with fetch and
 // reads the server's peak RSS (VmHWM) growth over its idle RSS from /proc.

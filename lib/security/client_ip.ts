@@ -16,7 +16,7 @@
  * IPv4 address in brackets) makes the result `null`. Hops to the left of the
  * client are never looked at: they are the client's own claim.
  *
- * This module does not read headers or decide statuses; `server.ts` does.
+ * This module does not read headers or decide statuses; `http/webhook.ts` does.
  *
  * @module
  */

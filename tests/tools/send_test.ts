@@ -135,7 +135,7 @@ Deno.test("send main() posts an example with every header GitHub sends", async (
     });
 
     await t.step(
-      "X-Hub-Signature-256 verifies with lib/signature.ts",
+      "X-Hub-Signature-256 verifies with lib/security/signature.ts",
       async () => {
         const header = req.headers.get("x-hub-signature-256");
         assert.match(header!, /^sha256=[0-9a-f]{64}$/);
