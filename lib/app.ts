@@ -26,7 +26,6 @@ import { importSecrets } from "./security/signature.ts";
 import { DeliveryStore } from "./store/store.ts";
 import { createWorker, type Worker } from "./worker/worker.ts";
 import { createAccept } from "./worker/accept.ts";
-import { errorMessage } from "./_util/errors.ts";
 
 /** Options of {@link createApp}; everything but `config` and `log` has a default. */
 export interface AppOptions {
