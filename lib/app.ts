@@ -55,6 +55,53 @@ export interface App {
   deadlines: Deadlines;
 }
 
+/** The gauges /metrics shows, read from the running parts when rendered. */
+function registerGauges(
+  metrics: Metrics,
+  worker: Worker,
+  meta: MetaRefresher | null,
+  share: ReturnType<typeof createMetricsShare>,
+): void {
+  metrics.gauge(
+    "webhook_queue_depth",
+    "Deliveries waiting or running.",
+    () => worker.depth,
+  );
+  metrics.gauge(
+    "webhook_handler_runs_active",
+    "Handler runs in progress.",
+    () => worker.active,
+  );
+  metrics.gauge(
+    "github_meta_hook_ranges",
+    "CIDR ranges in the current GitHub hooks allowlist.",
+    () => meta?.status().ranges ?? 0,
+  );
+  metrics.gauge(
+    "github_meta_last_success_timestamp_seconds",
+    "When GitHub's meta endpoint last answered with a valid list (or 304).",
+    () =>
+      Math.max(meta?.status().lastSuccess ?? 0, meta?.status().fetchedAt ?? 0) /
+      1000,
+  );
+  metrics.gauge(
+    "process_resident_memory_bytes",
+    "Resident memory of this process.",
+    () => Deno.memoryUsage().rss,
+  );
+  metrics.gauge(
+    "process_heap_used_bytes",
+    "V8 heap in use.",
+    () => Deno.memoryUsage().heapUsed,
+  );
+
+  metrics.gauge(
+    "hookgate_isolates",
+    "Isolates of this process whose counters /metrics sums (deno serve --parallel).",
+    () => share.isolates(),
+  );
+}
+
 /** Builds the app: keys imported once, KV opened, everything wired. */
 export async function createApp(options: AppOptions): Promise<App> {
   const { config, log, registry = HANDLERS } = options;
@@ -93,45 +140,8 @@ export async function createApp(options: AppOptions): Promise<App> {
     : null;
   if (meta) await meta.load();
 
-  metrics.gauge(
-    "webhook_queue_depth",
-    "Deliveries waiting or running.",
-    () => worker.depth,
-  );
-  metrics.gauge(
-    "webhook_handler_runs_active",
-    "Handler runs in progress.",
-    () => worker.active,
-  );
-  metrics.gauge(
-    "github_meta_hook_ranges",
-    "CIDR ranges in the current GitHub hooks allowlist.",
-    () => meta?.status().ranges ?? 0,
-  );
-  metrics.gauge(
-    "github_meta_last_success_timestamp_seconds",
-    "When GitHub's meta endpoint last answered with a valid list (or 304).",
-    () =>
-      Math.max(meta?.status().lastSuccess ?? 0, meta?.status().fetchedAt ?? 0) /
-      1000,
-  );
-  metrics.gauge(
-    "process_resident_memory_bytes",
-    "Resident memory of this process.",
-    () => Deno.memoryUsage().rss,
-  );
-  metrics.gauge(
-    "process_heap_used_bytes",
-    "V8 heap in use.",
-    () => Deno.memoryUsage().heapUsed,
-  );
-
   const share = createMetricsShare({ metrics });
-  metrics.gauge(
-    "hookgate_isolates",
-    "Isolates of this process whose counters /metrics sums (deno serve --parallel).",
-    () => share.isolates(),
-  );
+  registerGauges(metrics, worker, meta, share);
 
   // The durable fast path: stored leased to this worker when it has room.
   const accept = createAccept({ store, worker });
