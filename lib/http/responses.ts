@@ -70,6 +70,27 @@ export function errorResponse(
   });
 }
 
+/** The parts of an error answer, as checks outside `http/` return them. */
+export interface ErrorParts {
+  status: number;
+  error: string;
+  message: string;
+  headers?: Record<string, string>;
+}
+
+/**
+ * {@link errorResponse} from its parts (e.g. `security/auth.ts`'s 401).
+ *
+ * @example
+ * ```ts
+ * import { errorPartsResponse } from "./responses.ts";
+ * errorPartsResponse({ status: 401, error: "unauthorized", message: "no" }).status; // 401
+ * ```
+ */
+export function errorPartsResponse(parts: ErrorParts): Response {
+  return errorResponse(parts.status, parts.error, parts.message, parts.headers);
+}
+
 /**
  * Makes an {@link ErrorResponder} with a cache of its own: each distinct
  * error body (up to 256 of them) is serialised once.

@@ -11,6 +11,7 @@
  * @module
  */
 
+import { withTimeout } from "../_util/timers.ts";
 import { type BodyBudget, readRequestBody } from "./body.ts";
 import {
   checkHeader,
@@ -378,7 +379,11 @@ async function store(
   delivery: IncomingDelivery,
 ): Promise<AcceptResult | Response> {
   try {
-    return await withTimeout(deps.accept(delivery), deps.acceptTimeoutMs);
+    return await withTimeout(
+      deps.accept(delivery),
+      deps.acceptTimeoutMs,
+      "the store",
+    );
   } catch (err) {
     deps.log.error("delivery could not be stored", {
       delivery: delivery.id,
@@ -393,18 +398,6 @@ async function store(
       { "retry-after": "5" },
     );
   }
-}
-
-/** Rejects when `promise` has not settled within `ms`. */
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`the store did not answer within ${ms} ms`)),
-      ms,
-    );
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 /** Step 9: 202 queued for a new delivery, 200 for a duplicate (naming the first). */

@@ -11,7 +11,11 @@
  */
 
 import type { Route } from "../http/server.ts";
-import { errorResponse, jsonResponse } from "../http/responses.ts";
+import {
+  errorPartsResponse,
+  errorResponse,
+  jsonResponse,
+} from "../http/responses.ts";
 import { checkAdminToken, isCrossSite } from "../security/auth.ts";
 import type { DeliveryStore } from "../store/store.ts";
 import {
@@ -70,14 +74,7 @@ export function createAdminRoute(options: AdminOptions): Route {
     if (!isAdminPath(url.pathname)) return null;
     if (!token) return notFound();
     const refused = checkAdminToken(request, token, "api");
-    if (refused !== null) {
-      return errorResponse(
-        refused.status,
-        refused.error,
-        refused.message,
-        refused.headers,
-      );
-    }
+    if (refused !== null) return errorPartsResponse(refused);
     const parts = adminPathParts(url.pathname);
     if (parts === null) return notFound();
     if (parts.length === 0) return await listDeliveries(store, request, url);

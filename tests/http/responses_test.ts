@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   createErrorResponder,
+  errorPartsResponse,
   errorResponse,
   jsonHeaders,
   jsonResponse,
@@ -81,4 +82,20 @@ Deno.test("jsonResponse() serialises its body with the JSON content type", async
   assert.deepEqual(await res.json(), { status: "queued", delivery: "abc" });
   const other = jsonResponse(200, [1], { "x-extra": "y" });
   assert.equal(other.headers.get("x-extra"), "y");
+});
+
+Deno.test("errorPartsResponse() answers the parts' status, JSON body and headers", async () => {
+  const res = errorPartsResponse({
+    status: 401,
+    error: "unauthorized",
+    message: "sign in",
+    headers: { "www-authenticate": 'Basic realm="hookgate"' },
+  });
+  assert.equal(res.status, 401);
+  assert.equal(res.headers.get("www-authenticate"), 'Basic realm="hookgate"');
+  assert.match(res.headers.get("content-type") ?? "", /application\/json/);
+  assert.deepEqual(await res.json(), {
+    error: "unauthorized",
+    message: "sign in",
+  });
 });

@@ -15,7 +15,7 @@
  * @module
  */
 
-import { errorResponse } from "../../http/responses.ts";
+import { errorPartsResponse, errorResponse } from "../../http/responses.ts";
 import type { Route } from "../../http/server.ts";
 import { checkAdminToken } from "../../security/auth.ts";
 import { renderDashboard } from "./page.ts";
@@ -118,14 +118,7 @@ export function createDashboardRoute(options: DashboardOptions): Route {
       });
     }
     const refused = checkAdminToken(request, token, "page");
-    if (refused !== null) {
-      return errorResponse(
-        refused.status,
-        refused.error,
-        refused.message,
-        refused.headers,
-      );
-    }
+    if (refused !== null) return errorPartsResponse(refused);
     if (request.method !== "GET" && request.method !== "HEAD") {
       return errorResponse(405, "method_not_allowed", "Use GET.", {
         allow: "GET, HEAD",
