@@ -13,7 +13,6 @@ import type { Config } from "./config/config.ts";
 import { createDeadlines, type Deadlines } from "./_util/deadline.ts";
 import { openKv } from "./store/kv.ts";
 import type { HandlerRegistry } from "./dispatch.ts";
-import { HANDLERS } from "./handlers/mod.ts";
 import type { Logger } from "./ops/log.ts";
 import { createMetaRefresher, type MetaRefresher } from "./github/meta.ts";
 import { scheduleMetaCron } from "./github/meta_cron.ts";
@@ -26,12 +25,19 @@ import { importSecrets } from "./security/signature.ts";
 import { DeliveryStore } from "./store/store.ts";
 import { createWorker, type Worker } from "./worker/worker.ts";
 import { createAccept } from "./worker/accept.ts";
+import { createHandlerRunner } from "./worker/runner.ts";
 
 /** Options of {@link createApp}; everything but `config` and `log` has a default. */
 export interface AppOptions {
   config: Config;
   log: Logger;
   kv?: Deno.Kv;
+  /**
+   * The module whose `HANDLERS` run in Worker isolates.
+   * @default lib/handlers/mod.ts
+   */
+  handlersModule?: string;
+  /** Handlers to run on this event loop instead of in Workers (tests). */
   registry?: HandlerRegistry;
   fetch?: typeof fetch;
   now?: () => number;
@@ -104,7 +110,7 @@ function registerGauges(
 
 /** Builds the app: keys imported once, KV opened, everything wired. */
 export async function createApp(options: AppOptions): Promise<App> {
-  const { config, log, registry = HANDLERS } = options;
+  const { config, log } = options;
   const keys = await importSecrets(config.secrets);
   const kv = options.kv ?? await openKv(config.kvPath);
   const metrics = createMetrics();
@@ -116,9 +122,16 @@ export async function createApp(options: AppOptions): Promise<App> {
     maxAttempts: config.maxAttempts,
     ...(options.now ? { now: options.now } : {}),
   });
+  const runner = createHandlerRunner({
+    config,
+    log,
+    deadlines,
+    ...(options.registry ? { registry: options.registry } : {}),
+    ...(options.handlersModule ? { module: options.handlersModule } : {}),
+  });
   const worker = createWorker({
     store,
-    registry,
+    runner,
     log,
     metrics,
     maxConcurrency: config.maxConcurrency,
@@ -209,6 +222,7 @@ export async function createApp(options: AppOptions): Promise<App> {
       releaseDeadlines?.();
       releaseDeadlines = undefined;
       await worker.drain(timeoutMs);
+      await runner.close();
       await Promise.allSettled(running);
       await meta?.idle();
       closed = true;

@@ -184,7 +184,7 @@ export async function startServer(
       `${ROOT}deno.json`,
       "--allow-net",
       "--allow-env",
-      "--allow-read=.env,./data",
+      `--allow-read=.env,./data,${ROOT}lib`,
       "--allow-write=./data",
       ...(options.extraFlags ?? []),
       options.parallel ? SERVE : MAIN,

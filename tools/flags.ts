@@ -2,7 +2,8 @@
  * Prints the narrowest `deno run` permission flags for the current
  * configuration (environment and `.env`): the listen address and the meta
  * host for `--allow-net`, exactly hookgate's variables for `--allow-env`, and
- * the KV folder (plus `.env`) for `--allow-read`/`--allow-write`.
+ * the KV folder (plus `.env`) for `--allow-read`/`--allow-write`, and the
+`lib/` folder for `--allow-read` (handler Workers load their code from it).
  *
  * ```sh
  * deno task flags            # flags only
@@ -22,6 +23,9 @@ import {
   readEnvironment,
 } from "../lib/config/config.ts";
 import { errorMessage } from "../lib/_util/errors.ts";
+
+/** The folder of hookgate's code, which handler Workers load from disk. */
+const CODE_DIR = new URL("../lib", import.meta.url).pathname;
 
 /** Where `path` lives: its folder (for a KV file and its -wal/-shm files). */
 function folderOf(path: string): string {
@@ -69,6 +73,8 @@ export function productionFlags(config: Config, dotenv?: string): string[] {
     flags[0] = `--allow-net=${net.join(",")}`;
   }
   if (dotenv) read.push(dotenv);
+  // Handlers run in Worker isolates, which load their code from disk.
+  read.push(CODE_DIR);
   if (read.length > 0) flags.push(`--allow-read=${read.join(",")}`);
   if (write.length > 0) flags.push(`--allow-write=${write.join(",")}`);
   return flags;

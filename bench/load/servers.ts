@@ -107,7 +107,7 @@ export function serverCommand(
       ...prof,
       "--allow-net",
       "--allow-env",
-      "--allow-read=.env,./data",
+      `--allow-read=.env,./data,${ROOT}lib`,
       "--allow-write=./data",
       parallel ? `${ROOT}serve.ts` : `${ROOT}main.ts`,
     ],

@@ -1,13 +1,16 @@
 /**
  * Running one leased delivery: its body (from the accepting request's memory,
- * or read back from the store), the payload decoded from it, then its
- * handlers, to a result. It records nothing: `outcome.ts` commits the result.
+ * or read back from the store), handed to a {@link HandlerRunner} as plain
+ * data, to a result. It records nothing: `outcome.ts` commits the result.
  *
- * What runs the handlers themselves — the context, the routing to
- * `event` / `event.action` / `*`, the timeout — is one function,
+ * What runs the handlers themselves — decoding the payload, the context, the
+ * routing to `event` / `event.action` / `*`, the timeout — is one function,
  * {@link runHandlerJob}, whose input ({@link HandlerJob}) and output
- * (`DispatchResult`) are plain data, so that it can run on the far side of a
- * `postMessage` (a Worker isolate) with a host built there.
+ * (`DispatchResult`) are plain data, so that it runs on the far side of a
+ * `postMessage`: in production in a Worker isolate (`pool.ts`,
+ * `isolate.ts`), where no handler can stall or end the accepting process;
+ * {@link createInlineRunner} runs it on this event loop (tests, and hosts
+ * without Workers).
  *
  * @module
  */
@@ -20,7 +23,7 @@ import {
 import type { Logger } from "../ops/log.ts";
 import type { Deadlines } from "../_util/deadline.ts";
 import { describeError } from "../_util/errors.ts";
-import { decodePayload } from "../http/payload.ts";
+import { type BodyKind, decodePayload } from "../http/payload.ts";
 import type { DeliveryRecord } from "../store/types.ts";
 import type { DeliveryStore } from "../store/store.ts";
 
@@ -42,16 +45,20 @@ export interface HandlerJob {
   delivery: string;
   /** 1 for the first attempt. */
   attempt: number;
-  /** The parsed payload. */
-  payload: unknown;
+  /** The raw body bytes, decoded where the handlers run. */
+  body: Uint8Array;
+  /** How the body is encoded. */
+  kind: BodyKind;
+  /** The payload already parsed, when the runner is on this event loop. */
+  payload?: unknown;
   /** `HANDLER_TIMEOUT_MS`, for each handler. */
   timeoutMs: number;
 }
 
 /**
  * Where handlers run: what is not data and belongs to that place (in a
- * Worker isolate it would be built there: its registry, its deadlines, a
- * signal aborted by a message).
+ * Worker isolate it is built there: its registry, its deadlines, a signal
+ * aborted by a message).
  */
 export interface HandlerHost {
   registry: HandlerRegistry;
@@ -61,33 +68,54 @@ export interface HandlerHost {
   signal: AbortSignal;
 }
 
+/** The step a result is attributed to when the payload cannot be decoded. */
+export const LOAD_STEP = "(load)";
+
 /**
  * Runs the handlers of one job, each bounded by its timeout: plain data in,
- * plain data out, and it never rejects. `log` is the delivery's logger on
- * the host's side (in an isolate, one posting its lines back).
+ * plain data out, and it never rejects. A body that does not decode is an
+ * `error` of the {@link LOAD_STEP}. `log` is the delivery's logger on the
+ * host's side (in an isolate, one posting its lines back).
  *
  * @example
  * ```ts
  * import { runHandlerJob } from "./run.ts";
  * import { createDeadlines } from "../_util/deadline.ts";
  * import { NULL_LOGGER } from "../ops/log.ts";
- * const job = { event: "ping", action: undefined, delivery: "d1", attempt: 1, payload: {}, timeoutMs: 1000 };
+ * const job = {
+ *   event: "ping", action: undefined, delivery: "d1", attempt: 1,
+ *   body: new TextEncoder().encode("{}"), kind: "json", timeoutMs: 1000,
+ * } as const;
  * const host = { registry: { ping: { default() {} } }, deadlines: createDeadlines(), signal: new AbortController().signal };
  * (await runHandlerJob(job, NULL_LOGGER, host)).outcome; // "ok"
  * ```
  */
-export function runHandlerJob(
+export async function runHandlerJob(
   job: HandlerJob,
   log: Logger,
   host: HandlerHost,
 ): Promise<DispatchResult> {
-  return runHandlers({
+  const start = performance.now();
+  let payload = job.payload;
+  if (payload === undefined) {
+    const decoded = decodePayload(job.body, job.kind);
+    if (!decoded.ok) {
+      return {
+        outcome: "error",
+        ms: performance.now() - start,
+        error: decoded.message,
+        handler: LOAD_STEP,
+      };
+    }
+    payload = decoded.payload;
+  }
+  return await runHandlers({
     registry: host.registry,
     event: job.event,
     action: job.action,
     delivery: job.delivery,
     attempt: job.attempt,
-    payload: job.payload,
+    payload,
     log,
     timeoutMs: job.timeoutMs,
     deadlines: host.deadlines,
@@ -95,36 +123,65 @@ export function runHandlerJob(
   });
 }
 
-/** What {@link runDelivery} needs beside the delivery: one per worker. */
-export interface RunContext extends HandlerHost {
-  store: DeliveryStore;
-  /** `HANDLER_TIMEOUT_MS`. */
-  timeoutMs: number;
+/**
+ * Runs handler jobs somewhere: on this event loop ({@link createInlineRunner})
+ * or in Worker isolates (`pool.ts`). `run` never rejects; `signal` aborts the
+ * run (a shutdown).
+ */
+export interface HandlerRunner {
+  run(
+    job: HandlerJob,
+    log: Logger,
+    signal: AbortSignal,
+  ): Promise<DispatchResult>;
+  /** Ends whatever the runner holds (Workers); runs in progress end as errors. */
+  close(): Promise<void>;
 }
 
 /**
- * The payload decoded from the body the request holds, or else from the
- * body read back from the store. Throws when it cannot be read or decoded.
+ * A runner on this event loop: the handlers share the accepting process's
+ * isolate, so a synchronous loop in one stalls everything. For tests and for
+ * hosts without Workers (Deno Deploy).
+ *
+ * @example
+ * ```ts
+ * import { createInlineRunner } from "./run.ts";
+ * import { createDeadlines } from "../_util/deadline.ts";
+ * import { NULL_LOGGER } from "../ops/log.ts";
+ * const runner = createInlineRunner({ ping: { default() {} } }, createDeadlines());
+ * const job = {
+ *   event: "ping", action: undefined, delivery: "d1", attempt: 1,
+ *   body: new TextEncoder().encode("{}"), kind: "json", timeoutMs: 1000,
+ * } as const;
+ * (await runner.run(job, NULL_LOGGER, new AbortController().signal)).outcome; // "ok"
+ * ```
  */
-async function decodeBody(
-  record: DeliveryRecord,
-  local: LocalDelivery | undefined,
-  store: DeliveryStore,
-): Promise<Record<string, unknown>> {
-  // A large body was only scanned on receipt: parsing it can take tens of
-  // milliseconds, so let the accepting request's 202 go out first.
-  if (local !== undefined) await new Promise((r) => setTimeout(r, 0));
-  const body = local?.body ?? await store.readBody(record);
-  const decoded = decodePayload(body, record.kind);
-  if (!decoded.ok) throw new Error(decoded.message);
-  return decoded.payload;
+export function createInlineRunner(
+  registry: HandlerRegistry,
+  deadlines: Deadlines,
+): HandlerRunner {
+  return {
+    run: (job, log, signal) =>
+      runHandlerJob(job, log, { registry, deadlines, signal }),
+    close: () => Promise.resolve(),
+  };
+}
+
+/** What {@link runDelivery} needs beside the delivery: one per worker. */
+export interface RunContext {
+  store: DeliveryStore;
+  runner: HandlerRunner;
+  /** `HANDLER_TIMEOUT_MS`. */
+  timeoutMs: number;
+  /** Aborts every run early (shutdown). */
+  signal: AbortSignal;
 }
 
 /**
  * Runs one leased delivery to a result. `local` carries what the accepting
  * request already holds, so that the durable fast path reads nothing back
- * from KV. A body that cannot be read or decoded is an `error` of the
- * `(load)` step; it never rejects.
+ * from KV. A body that cannot be read is an `error` of the
+ * {@link LOAD_STEP}; it never rejects.
  */
 export async function runDelivery(
   record: DeliveryRecord,
@@ -132,28 +189,30 @@ export async function runDelivery(
   log: Logger,
   context: RunContext,
 ): Promise<DispatchResult> {
+  // The fast path runs from inside the accepting request: let its 202 go
+  // out before the body is copied to the handlers (or, inline, parsed).
+  if (local !== undefined) await new Promise((r) => setTimeout(r, 0));
   const start = performance.now();
+  let body: Uint8Array;
   try {
-    const payload = local?.payload ??
-      await decodeBody(record, local, context.store);
-    return await runHandlerJob(
-      {
-        event: record.event,
-        action: record.action,
-        delivery: record.id,
-        attempt: record.attempts,
-        payload,
-        timeoutMs: context.timeoutMs,
-      },
-      log,
-      context,
-    );
+    body = local?.body ?? await context.store.readBody(record);
   } catch (err) {
     return {
       outcome: "error",
       ms: performance.now() - start,
       error: describeError(err),
-      handler: "(load)",
+      handler: LOAD_STEP,
     };
   }
+  const job: HandlerJob = {
+    event: record.event,
+    action: record.action,
+    delivery: record.id,
+    attempt: record.attempts,
+    body,
+    kind: record.kind,
+    timeoutMs: context.timeoutMs,
+    ...(local?.payload !== undefined ? { payload: local.payload } : {}),
+  };
+  return await context.runner.run(job, log, context.signal);
 }

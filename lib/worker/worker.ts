@@ -23,7 +23,13 @@ import type { DeliveryRecord } from "../store/types.ts";
 import type { DeliveryStore } from "../store/store.ts";
 import { createDeadlines, type Deadlines } from "../_util/deadline.ts";
 import { describeError } from "../_util/errors.ts";
-import { type LocalDelivery, type RunContext, runDelivery } from "./run.ts";
+import {
+  createInlineRunner,
+  type HandlerRunner,
+  type LocalDelivery,
+  type RunContext,
+  runDelivery,
+} from "./run.ts";
 import { countRun, type OutcomeOptions, recordOutcome } from "./outcome.ts";
 
 /**
@@ -44,7 +50,13 @@ const ABORT_GRACE_MS = 1000;
 /** Options of {@link createWorker}. */
 export interface WorkerOptions {
   store: DeliveryStore;
-  registry: HandlerRegistry;
+  /**
+   * Where handlers run (a pool of Worker isolates, `pool.ts`).
+   * @default `registry` run on this event loop
+   */
+  runner?: HandlerRunner;
+  /** The handlers, run inline when no `runner` is given (tests). */
+  registry?: HandlerRegistry;
   log: Logger;
   metrics?: Metrics;
   maxConcurrency: number;
@@ -59,7 +71,7 @@ export interface WorkerOptions {
   leaseMarginMs?: number;
   /** How often to remove expired records. @default 600_000 (10 minutes) */
   collectEveryMs?: number;
-  /** The app's shared deadlines (handler timeouts). @default a set of its own */
+  /** The app's shared deadlines (inline handler timeouts). @default a set of its own */
   deadlines?: Deadlines;
   /** Source of retry jitter. @default Math.random */
   random?: () => number;
@@ -281,8 +293,11 @@ function workerParts(options: WorkerOptions): WorkerParts {
     abortRuns,
     run: {
       store,
-      registry: options.registry,
-      deadlines: options.deadlines ?? createDeadlines(),
+      runner: options.runner ??
+        createInlineRunner(
+          options.registry ?? {},
+          options.deadlines ?? createDeadlines(),
+        ),
       timeoutMs: handlerTimeoutMs,
       signal: abortRuns.signal,
     },

@@ -12,7 +12,9 @@ Deno.test("productionFlags() names the listen address, the meta host and the dat
     [
       "--allow-net=0.0.0.0:8000,api.github.com:443",
       `--allow-env=${CONFIG_VARIABLES.join(",")}`,
-      "--allow-read=./data,.env",
+      `--allow-read=./data,.env,${
+        new URL("../../lib", import.meta.url).pathname
+      }`,
       "--allow-write=./data",
     ],
   );
@@ -26,7 +28,12 @@ Deno.test("productionFlags() names the listen address, the meta host and the dat
     }),
   );
   assert.equal(v6[0], "--allow-net=[::]:9000");
-  assert.equal(v6[2], "--allow-read=/var/lib/hookgate");
+  assert.equal(
+    v6[2],
+    `--allow-read=/var/lib/hookgate,${
+      new URL("../../lib", import.meta.url).pathname
+    }`,
+  );
 });
 
 Deno.test("the server runs under exactly the production flags, and nothing else is allowed", async () => {

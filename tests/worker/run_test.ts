@@ -3,6 +3,7 @@
 
 import assert from "node:assert/strict";
 import {
+  createInlineRunner,
   type HandlerJob,
   runDelivery,
   runHandlerJob,
@@ -22,7 +23,8 @@ const job: HandlerJob = {
   action: "opened",
   delivery: "d1",
   attempt: 2,
-  payload: { action: "opened", issue: { number: 1 } },
+  body: new TextEncoder().encode('{"action":"opened","issue":{"number":1}}'),
+  kind: "json",
   timeoutMs: 1_000,
 };
 
@@ -44,7 +46,16 @@ Deno.test("runHandlerJob() takes a structured clone of its job and gives plain d
   assert.equal(result.outcome, "ok");
   assert.deepEqual(structuredClone(result), result);
   assert.equal(seen?.attempt, 2);
-  assert.deepEqual(seen?.payload, job.payload);
+  assert.deepEqual(seen?.payload, { action: "opened", issue: { number: 1 } });
+});
+
+Deno.test("runHandlerJob() reports a body that does not decode as an error of (load)", async () => {
+  const result = await runHandlerJob(
+    { ...job, body: new TextEncoder().encode("{") },
+    NULL_LOGGER,
+    host({ issues: { opened() {} } }),
+  );
+  assert.ok(result.outcome === "error" && result.handler === "(load)");
 });
 
 Deno.test("runHandlerJob() times a hanging handler out", async () => {
@@ -81,7 +92,13 @@ async function stored(body: string) {
 }
 
 function context(store: DeliveryStore, registry: HandlerRegistry) {
-  return { store, timeoutMs: 1_000, ...host(registry) };
+  const { deadlines, signal } = host(registry);
+  return {
+    store,
+    timeoutMs: 1_000,
+    runner: createInlineRunner(registry, deadlines),
+    signal,
+  };
 }
 
 Deno.test("runDelivery() gets its payload from memory, the held body or the store", async () => {

@@ -1,0 +1,159 @@
+/**
+ * The entry module of a handler Worker isolate (`pool.ts` starts it): loads
+ * the handler registry, runs one {@link HandlerJob} at a time with
+ * `runHandlerJob`, and posts back its log lines and its result. Nothing a
+ * handler does here reaches the accepting process: a synchronous loop stalls
+ * only this isolate, an unhandled rejection or a throw from a timer is
+ * contained and logged, and `Deno.exit` is reported before it ends the
+ * isolate, so that the pool records it as the attempt's error.
+ *
+ * It is never imported by the server itself (it has top-level effects); it
+ * holds no secret, no KV and no listener: the job is all it gets.
+ *
+ * @module
+ */
+
+import type { DispatchResult, HandlerRegistry } from "../dispatch.ts";
+import type { LogFields, Logger, LogLevel } from "../ops/log.ts";
+import { createDeadlines } from "../_util/deadline.ts";
+import { describeError } from "../_util/errors.ts";
+import { type HandlerJob, LOAD_STEP, runHandlerJob } from "./run.ts";
+
+/** Messages from the pool to an isolate. */
+export type ToIsolate =
+  | { type: "run"; id: number; module: string; job: HandlerJob }
+  | { type: "abort"; id: number; reason: string };
+
+/** Messages from an isolate to the pool. */
+export type FromIsolate =
+  | {
+    type: "log";
+    id: number | null;
+    level: LogLevel;
+    msg: string;
+    fields: LogFields;
+  }
+  | { type: "result"; id: number; result: DispatchResult }
+  | { type: "exit"; id: number | null; code: number };
+
+/** The parts of a Worker's global scope this module uses. */
+interface WorkerScope {
+  postMessage(message: FromIsolate): void;
+  onmessage: ((event: MessageEvent<ToIsolate>) => void) | null;
+  addEventListener(
+    type: "unhandledrejection" | "error",
+    listener: (event: Event) => void,
+  ): void;
+}
+
+const scope = globalThis as unknown as WorkerScope;
+
+/** The job running now, for log lines that come from no handler. */
+let current: { id: number; controller: AbortController } | null = null;
+let registry: Promise<HandlerRegistry> | null = null;
+const deadlines = createDeadlines();
+
+/** Posts a log line; fields that cannot be cloned are sent as text. */
+function post(
+  id: number | null,
+  level: LogLevel,
+  msg: string,
+  fields: LogFields,
+) {
+  try {
+    scope.postMessage({ type: "log", id, level, msg, fields });
+  } catch {
+    const text = Object.fromEntries(
+      Object.entries(fields).map(([k, v]) => [k, String(v)]),
+    );
+    scope.postMessage({ type: "log", id, level, msg, fields: text });
+  }
+}
+
+/** A logger whose lines go to the pool, tagged with the job's id. */
+function jobLogger(id: number, bound: LogFields): Logger {
+  const line = (level: LogLevel) => (msg: string, fields?: LogFields) =>
+    post(id, level, msg, { ...bound, ...fields });
+  return {
+    debug: line("debug"),
+    info: line("info"),
+    warn: line("warn"),
+    error: line("error"),
+    child: (fields) => jobLogger(id, { ...bound, ...fields }),
+  };
+}
+
+/** The registry a module exports as `HANDLERS` (or as its default). */
+async function loadRegistry(module: string): Promise<HandlerRegistry> {
+  const mod = await import(module);
+  const found = mod.HANDLERS ?? mod.default;
+  if (typeof found !== "object" || found === null) {
+    throw new Error(`${module} exports no HANDLERS registry`);
+  }
+  return found as HandlerRegistry;
+}
+
+async function run(id: number, module: string, job: HandlerJob) {
+  const controller = new AbortController();
+  current = { id, controller };
+  let result: DispatchResult;
+  try {
+    registry ??= loadRegistry(module);
+    const handlers = await registry;
+    result = await runHandlerJob(job, jobLogger(id, {}), {
+      registry: handlers,
+      deadlines,
+      signal: controller.signal,
+    });
+  } catch (err) {
+    registry = null;
+    result = {
+      outcome: "error",
+      ms: 0,
+      error: "could not load the handlers: " + describeError(err),
+      handler: LOAD_STEP,
+    };
+  }
+  current = null;
+  scope.postMessage({ type: "result", id, result });
+}
+
+scope.onmessage = (event) => {
+  const message = event.data;
+  if (message.type === "run") {
+    void run(message.id, message.module, message.job);
+  } else if (current?.id === message.id) {
+    current.controller.abort(new Error(message.reason));
+  }
+};
+
+// What escapes a handler's promise is contained here, never in the server.
+scope.addEventListener("unhandledrejection", (event) => {
+  event.preventDefault();
+  const reason = (event as PromiseRejectionEvent).reason;
+  post(current?.id ?? null, "error", "unhandled rejection in a handler", {
+    error: describeError(reason),
+  });
+});
+scope.addEventListener("error", (event) => {
+  event.preventDefault();
+  const error = event as ErrorEvent;
+  post(current?.id ?? null, "error", "uncaught exception in a handler", {
+    error: describeError(error.error ?? error.message),
+  });
+});
+
+// `Deno.exit` ends only this isolate; say so first, so the attempt's error
+// names it instead of waiting for the deadline.
+const exit = Deno.exit;
+Object.defineProperty(Deno, "exit", {
+  configurable: true,
+  value: (code?: number): never => {
+    scope.postMessage({
+      type: "exit",
+      id: current?.id ?? null,
+      code: code ?? 0,
+    });
+    return exit(code);
+  },
+});

@@ -1,0 +1,253 @@
+/**
+ * A small pool of Worker isolates that run handler jobs (`isolate.ts`), one
+ * job per isolate at a time, so that no handler — a synchronous loop, a
+ * hang, `Deno.exit`, a thrown timer — can delay a 202, stall another
+ * delivery or end the receiver. The worker (`worker.ts`) bounds how many
+ * jobs run at once; the pool keeps that many isolates at most, starting
+ * them as needed and keeping them for the next job.
+ *
+ * A run still going at its deadline (`HANDLER_TIMEOUT_MS` and a grace) is
+ * ended by terminating its isolate, which is replaced; so is an isolate whose
+ * run timed out (what the handler left running is ended with it), or whose
+ * handler called `Deno.exit`. A shutdown aborts a run's signal first, then
+ * terminates the isolate after the grace.
+ *
+ * One V8 limit remains: running out of heap inside a Worker ends the whole
+ * process. Attempts are counted when a run is leased (`store/lifecycle.ts`),
+ * so such a delivery ends `dead` after `MAX_ATTEMPTS` restarts.
+ *
+ * @module
+ */
+
+import type { DispatchResult } from "../dispatch.ts";
+import type { Logger } from "../ops/log.ts";
+import type { Deadlines } from "../_util/deadline.ts";
+import type { FromIsolate, ToIsolate } from "./isolate.ts";
+import type { HandlerJob, HandlerRunner } from "./run.ts";
+
+/** How long a run may go past its timeout before its isolate is terminated. */
+const GRACE_MS = 1000;
+
+/** Options of {@link createPool}. */
+export interface PoolOptions {
+  /** The module exporting the `HANDLERS` registry (a URL). */
+  module: string;
+  /** Most isolates kept (the worker's `MAX_CONCURRENCY`). */
+  size: number;
+  /** The app's shared deadlines. */
+  deadlines: Deadlines;
+  /** Where lines that belong to no run go (an isolate that failed). */
+  log: Logger;
+  /** How long past its timeout a run is ended by force. @default 1000 */
+  graceMs?: number;
+}
+
+/** The run an isolate is busy with. */
+interface Job {
+  id: number;
+  log: Logger;
+  started: number;
+  timeoutMs: number;
+  resolve: (result: DispatchResult) => void;
+  /** Cancels the forced end (deadline, abort listener). */
+  cancel: () => void;
+}
+
+/** One Worker isolate and the run it is busy with. */
+interface Slot {
+  worker: Worker;
+  job: Job | null;
+}
+
+/** Everything the pool changes, in one place. */
+interface PoolState {
+  idle: Slot[];
+  busy: Set<Slot>;
+  nextId: number;
+  closed: boolean;
+}
+
+/**
+ * The result of a run the pool ended itself.
+ *
+ * @example
+ * ```ts
+ * import { forcedResult } from "./pool.ts";
+ * forcedResult("timeout", "handler timed out", 12).outcome; // "timeout"
+ * ```
+ */
+export function forcedResult(
+  outcome: "error" | "timeout",
+  error: string,
+  ms: number,
+): DispatchResult {
+  return { outcome, ms, error, handler: "(isolate)" };
+}
+
+/**
+ * Creates the pool: a {@link HandlerRunner} whose jobs run in Worker
+ * isolates. Isolates start on first use; {@link HandlerRunner.close}
+ * terminates them all.
+ *
+ * @example
+ * ```ts ignore
+ * const runner = createPool({ module: new URL("../handlers/mod.ts", import.meta.url).href, size: 8, deadlines, log });
+ * const result = await runner.run(job, log, signal);
+ * await runner.close();
+ * ```
+ */
+export function createPool(options: PoolOptions): HandlerRunner & {
+  /** Starts `n` isolates ahead of the first jobs. */
+  warm(n: number): void;
+  /** Isolates alive now. */
+  readonly isolates: number;
+} {
+  const { module, size, deadlines, log } = options;
+  const graceMs = options.graceMs ?? GRACE_MS;
+  const state: PoolState = {
+    idle: [],
+    busy: new Set(),
+    nextId: 1,
+    closed: false,
+  };
+
+  function spawn(): Slot {
+    const worker = new Worker(new URL("./isolate.ts", import.meta.url), {
+      type: "module",
+      name: "hookgate handlers",
+    });
+    const slot: Slot = { worker, job: null };
+    worker.onmessage = (event: MessageEvent<FromIsolate>) =>
+      onMessage(slot, event.data);
+    worker.onerror = (event) => {
+      // The isolate contains handler errors; this is one it could not.
+      event.preventDefault();
+      end(slot, "error", "the handler Worker failed: " + event.message);
+    };
+    return slot;
+  }
+
+  function onMessage(slot: Slot, message: FromIsolate) {
+    const job = slot.job;
+    if (message.type === "log") {
+      const logger = job && job.id === message.id ? job.log : log;
+      logger[message.level](message.msg, message.fields);
+    } else if (message.type === "result") {
+      if (!job || job.id !== message.id) return;
+      finish(slot, message.result);
+      if (message.result.outcome === "timeout") retire(slot);
+      else release(slot);
+    } else {
+      end(slot, "error", `a handler called Deno.exit(${message.code})`);
+    }
+  }
+
+  /** Resolves the slot's run with `result`. */
+  function finish(slot: Slot, result: DispatchResult) {
+    const job = slot.job;
+    if (!job) return;
+    slot.job = null;
+    job.cancel();
+    job.resolve(result);
+  }
+
+  /** Ends the slot's run (if any) with an error and replaces the isolate. */
+  function end(slot: Slot, outcome: "error" | "timeout", error: string) {
+    const job = slot.job;
+    if (job) {
+      finish(
+        slot,
+        forcedResult(outcome, error, performance.now() - job.started),
+      );
+    }
+    retire(slot);
+  }
+
+  function retire(slot: Slot) {
+    slot.worker.terminate();
+    state.busy.delete(slot);
+    const at = state.idle.indexOf(slot);
+    if (at !== -1) state.idle.splice(at, 1);
+  }
+
+  function release(slot: Slot) {
+    state.busy.delete(slot);
+    if (state.closed || state.idle.length >= size) slot.worker.terminate();
+    else state.idle.push(slot);
+  }
+
+  function run(
+    job: HandlerJob,
+    jobLog: Logger,
+    signal: AbortSignal,
+  ): Promise<DispatchResult> {
+    if (state.closed) {
+      return Promise.resolve(
+        forcedResult("error", "the handler pool is closed", 0),
+      );
+    }
+    const slot = state.idle.pop() ?? spawn();
+    state.busy.add(slot);
+    const id = state.nextId++;
+    return new Promise((resolve) => {
+      let cancelForce = deadlines.after(
+        job.timeoutMs + graceMs,
+        () =>
+          end(
+            slot,
+            "timeout",
+            `handler timed out after ${job.timeoutMs} ms and did not stop; its Worker was terminated`,
+          ),
+      );
+      const onAbort = () => {
+        const reason = signal.reason instanceof Error
+          ? signal.reason.message
+          : String(signal.reason);
+        slot.worker.postMessage({ type: "abort", id, reason } as ToIsolate);
+        cancelForce();
+        cancelForce = deadlines.after(
+          graceMs,
+          () => end(slot, "error", `${reason}; its Worker was terminated`),
+        );
+      };
+      slot.job = {
+        id,
+        log: jobLog,
+        started: performance.now(),
+        timeoutMs: job.timeoutMs,
+        resolve,
+        cancel: () => {
+          cancelForce();
+          signal.removeEventListener("abort", onAbort);
+        },
+      };
+      // The body is copied; the payload is parsed on the isolate's side.
+      const { payload: _parsed, ...data } = job;
+      slot.worker.postMessage(
+        { type: "run", id, module, job: data } as ToIsolate,
+      );
+      if (signal.aborted) onAbort();
+      else signal.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+
+  return {
+    run,
+    warm(n) {
+      while (!state.closed && state.idle.length < Math.min(n, size)) {
+        state.idle.push(spawn());
+      }
+    },
+    get isolates() {
+      return state.idle.length + state.busy.size;
+    },
+    close() {
+      state.closed = true;
+      for (const slot of [...state.busy]) {
+        end(slot, "error", "the server stopped; its Worker was terminated");
+      }
+      for (const slot of state.idle.splice(0)) slot.worker.terminate();
+      return Promise.resolve();
+    },
+  };
+}

@@ -1,0 +1,168 @@
+// The Worker pool: handlers run in isolates, and nothing they do — a
+// synchronous loop, Deno.exit, a hang, a floating rejection — reaches the
+// process running the pool.
+
+import assert from "node:assert/strict";
+import { createPool } from "../../lib/worker/pool.ts";
+import type { HandlerJob } from "../../lib/worker/run.ts";
+import { createDeadlines } from "../../lib/_util/deadline.ts";
+import { captureLogger } from "../_helpers.ts";
+
+const MODULE = new URL("../fixtures/hostile_handlers.ts", import.meta.url).href;
+
+function job(
+  event: string,
+  payload: unknown = {},
+  timeoutMs = 2000,
+): HandlerJob {
+  return {
+    event,
+    action: undefined,
+    delivery: `d-${event}`,
+    attempt: 1,
+    body: new TextEncoder().encode(JSON.stringify(payload)),
+    kind: "json",
+    timeoutMs,
+  };
+}
+
+function pool(size = 2, graceMs = 200) {
+  const { log, lines } = captureLogger();
+  const deadlines = createDeadlines();
+  return {
+    pool: createPool({ module: MODULE, size, deadlines, log, graceMs }),
+    log,
+    lines,
+  };
+}
+
+const never = new AbortController().signal;
+
+Deno.test("a handler runs in an isolate and its log lines reach the delivery's logger", async () => {
+  const { pool: p, log, lines } = pool();
+  try {
+    const result = await p.run(
+      job("ok"),
+      log.child({ delivery: "d-ok" }),
+      never,
+    );
+    assert.equal(result.outcome, "ok");
+    const line = lines.find((l) => l.msg === "handled in an isolate");
+    assert.equal(line?.delivery, "d-ok");
+    assert.equal(line?.handler, "ok");
+  } finally {
+    await p.close();
+  }
+});
+
+Deno.test("a synchronous loop does not stall the pool's own event loop, and is ended at its deadline", async () => {
+  const { pool: p, log } = pool(2, 100);
+  try {
+    // The main isolate's timers keep firing while the isolate spins.
+    let ticks = 0;
+    const ticker = setInterval(() => ticks++, 10);
+    const spinning = p.run(job("spin", {}, 300), log, never);
+    const other = await p.run(job("ok"), log, never);
+    assert.equal(other.outcome, "ok", "another job ran while one spins");
+    const result = await spinning;
+    clearInterval(ticker);
+    assert.equal(result.outcome, "timeout");
+    assert.match(
+      result.outcome === "timeout" ? result.error : "",
+      /did not stop; its Worker was terminated/,
+    );
+    assert.ok(ticks >= 10, `the main isolate's timers ran (${ticks} ticks)`);
+    assert.equal((await p.run(job("ok"), log, never)).outcome, "ok");
+  } finally {
+    await p.close();
+  }
+});
+
+Deno.test("Deno.exit in a handler ends only its isolate, and the attempt fails saying so", async () => {
+  const { pool: p, log } = pool();
+  try {
+    const result = await p.run(job("exit"), log, never);
+    assert.equal(result.outcome, "error");
+    assert.match(
+      result.outcome === "error" ? result.error : "",
+      /Deno\.exit\(1\)/,
+    );
+    assert.equal((await p.run(job("ok"), log, never)).outcome, "ok");
+  } finally {
+    await p.close();
+  }
+});
+
+Deno.test("floating rejections and throws from timers are contained in the isolate and logged", async () => {
+  const { pool: p, log, lines } = pool(1);
+  try {
+    assert.equal((await p.run(job("floating"), log, never)).outcome, "ok");
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal((await p.run(job("ok"), log, never)).outcome, "ok");
+    const messages = lines.map((l) => l.msg);
+    assert.ok(
+      messages.includes("unhandled rejection in a handler"),
+      messages.join(),
+    );
+    assert.ok(
+      messages.includes("uncaught exception in a handler"),
+      messages.join(),
+    );
+  } finally {
+    await p.close();
+  }
+});
+
+Deno.test("a handler that throws fails its attempt with its error", async () => {
+  const { pool: p, log } = pool(1);
+  try {
+    const result = await p.run(job("throws"), log, never);
+    assert.ok(
+      result.outcome === "error" && /a handler error/.test(result.error),
+    );
+    assert.ok(result.outcome === "error" && result.handler === "throws");
+  } finally {
+    await p.close();
+  }
+});
+
+Deno.test("a hang times out, and its isolate is replaced so what it left running is ended", async () => {
+  const { pool: p, log, lines } = pool(1);
+  try {
+    await p.run(job("remember"), log, never);
+    const result = await p.run(job("hang", {}, 50), log, never);
+    assert.equal(result.outcome, "timeout");
+    await p.run(job("remember"), log, never);
+    const seen = lines.filter((l) => l.msg === "seen").map((l) => l.seen);
+    assert.deepEqual(seen, [1, 1], "the second run met a fresh isolate");
+  } finally {
+    await p.close();
+  }
+});
+
+Deno.test("a shutdown aborts the handler's signal, and a spinning one is ended after the grace", async () => {
+  const { pool: p, log } = pool(2, 100);
+  try {
+    const stop = new AbortController();
+    const polite = p.run(job("abortable", {}, 60_000), log, stop.signal);
+    const spinning = p.run(job("spin", {}, 60_000), log, stop.signal);
+    await new Promise((r) => setTimeout(r, 100));
+    stop.abort(new Error("server shutting down"));
+    const [a, b] = await Promise.all([polite, spinning]);
+    assert.ok(a.outcome === "error" && /server shutting down/.test(a.error));
+    assert.ok(
+      b.outcome === "error" && /its Worker was terminated/.test(b.error),
+    );
+  } finally {
+    await p.close();
+  }
+});
+
+Deno.test("a closed pool ends its runs and refuses new ones", async () => {
+  const { pool: p, log } = pool(1);
+  const spinning = p.run(job("spin", {}, 60_000), log, never);
+  await p.close();
+  assert.equal((await spinning).outcome, "error");
+  assert.equal((await p.run(job("ok"), log, never)).outcome, "error");
+  assert.equal(p.isolates, 0);
+});
