@@ -48,9 +48,13 @@ interface WorkerScope {
 
 const scope = globalThis as unknown as WorkerScope;
 
-/** The job running now, for log lines that come from no handler. */
-let current: { id: number; controller: AbortController } | null = null;
-let registry: Promise<HandlerRegistry> | null = null;
+/** What this isolate changes as it runs jobs, in one place. */
+const state: {
+  /** The job running now, for log lines that come from no handler. */
+  current: { id: number; controller: AbortController } | null;
+  /** The handlers, loaded with the first job. */
+  registry: Promise<HandlerRegistry> | null;
+} = { current: null, registry: null };
 const deadlines = createDeadlines();
 
 /** Posts a log line; fields that cannot be cloned are sent as text. */
@@ -95,18 +99,18 @@ async function loadRegistry(module: string): Promise<HandlerRegistry> {
 
 async function run(id: number, module: string, job: HandlerJob) {
   const controller = new AbortController();
-  current = { id, controller };
+  state.current = { id, controller };
   let result: DispatchResult;
   try {
-    registry ??= loadRegistry(module);
-    const handlers = await registry;
+    state.registry ??= loadRegistry(module);
+    const handlers = await state.registry;
     result = await runHandlerJob(job, jobLogger(id, {}), {
       registry: handlers,
       deadlines,
       signal: controller.signal,
     });
   } catch (err) {
-    registry = null;
+    state.registry = null;
     result = {
       outcome: "error",
       ms: 0,
@@ -114,7 +118,7 @@ async function run(id: number, module: string, job: HandlerJob) {
       handler: LOAD_STEP,
     };
   }
-  current = null;
+  state.current = null;
   scope.postMessage({ type: "result", id, result });
 }
 
@@ -122,8 +126,8 @@ scope.onmessage = (event) => {
   const message = event.data;
   if (message.type === "run") {
     void run(message.id, message.module, message.job);
-  } else if (current?.id === message.id) {
-    current.controller.abort(new Error(message.reason));
+  } else if (state.current?.id === message.id) {
+    state.current.controller.abort(new Error(message.reason));
   }
 };
 
@@ -131,14 +135,14 @@ scope.onmessage = (event) => {
 scope.addEventListener("unhandledrejection", (event) => {
   event.preventDefault();
   const reason = (event as PromiseRejectionEvent).reason;
-  post(current?.id ?? null, "error", "unhandled rejection in a handler", {
+  post(state.current?.id ?? null, "error", "unhandled rejection in a handler", {
     error: describeError(reason),
   });
 });
 scope.addEventListener("error", (event) => {
   event.preventDefault();
   const error = event as ErrorEvent;
-  post(current?.id ?? null, "error", "uncaught exception in a handler", {
+  post(state.current?.id ?? null, "error", "uncaught exception in a handler", {
     error: describeError(error.error ?? error.message),
   });
 });
@@ -151,7 +155,7 @@ Object.defineProperty(Deno, "exit", {
   value: (code?: number): never => {
     scope.postMessage({
       type: "exit",
-      id: current?.id ?? null,
+      id: state.current?.id ?? null,
       code: code ?? 0,
     });
     return exit(code);

@@ -11,7 +11,7 @@ const MODULE = new URL("../fixtures/hostile_handlers.ts", import.meta.url).href;
 
 Deno.test("a handler spinning synchronously delays no 202 and no other delivery, and is ended at its timeout", async () => {
   const app = await createApp({
-    config: testConfig({ HANDLER_TIMEOUT_MS: "1500", MAX_CONCURRENCY: "2" }),
+    config: testConfig({ HANDLER_TIMEOUT_MS: "4000", MAX_CONCURRENCY: "2" }),
     log: NULL_LOGGER,
     handlersModule: MODULE,
     worker: { pollMs: 50, retryBaseMs: 60_000 },
@@ -71,5 +71,42 @@ Deno.test("a handler spinning synchronously delays no 202 and no other delivery,
     stop.abort();
     await server.shutdown();
     await app.close(1000);
+  }
+});
+
+Deno.test("without read access to lib/ the server stops at start, naming the flag", async () => {
+  const cwd = await Deno.makeTempDir({ prefix: "hookgate-noread-" });
+  try {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--config",
+        new URL("../../deno.json", import.meta.url).pathname,
+        "--no-prompt",
+        "--allow-net",
+        "--allow-env",
+        "--allow-read=./data",
+        "--allow-write=./data",
+        new URL("../../main.ts", import.meta.url).pathname,
+      ],
+      cwd,
+      env: {
+        GITHUB_WEBHOOK_SECRET: "It's a Secret to Everybody",
+        IP_ALLOWLIST: "off",
+        KV_PATH: ":memory:",
+        PORT: "0",
+        NO_COLOR: "1",
+      },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(out.stdout) +
+      new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 1, text);
+    assert.match(text, /Worker isolates.*--allow-read/);
+    assert.doesNotMatch(text, /It's a Secret/);
+  } finally {
+    await Deno.remove(cwd, { recursive: true });
   }
 });
