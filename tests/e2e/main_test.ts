@@ -316,6 +316,7 @@ Deno.test("a floating rejection or a timer's throw in a handler never ends the p
       "--config",
       new URL("../../deno.json", import.meta.url).pathname,
       "--allow-env",
+      "--allow-read",
       fixture,
     ],
     stdout: "piped",
@@ -326,11 +327,11 @@ Deno.test("a floating rejection or a timer's throw in a handler never ends the p
   assert.equal(out.code, 0, text);
   assert.match(
     text,
-    /"msg":"unhandled rejection".*floating rejection from a handler/,
+    /"msg":"unhandled rejection in a handler".*floating rejection from a handler/,
   );
   assert.match(
     text,
-    /"msg":"uncaught exception".*thrown from a handler's timer/,
+    /"msg":"uncaught exception in a handler".*thrown from a handler's timer/,
   );
   assert.match(text, /"msg":"alive","status":"done"/);
 });
