@@ -199,6 +199,8 @@ export async function createApp(options: AppOptions): Promise<App> {
     start(signal) {
       share.start(signal);
       running = [worker.start(signal)];
+      // The first delivery should not wait for an isolate to start.
+      runner.warm?.(1);
       // Off Deploy the process serves until it stops: keep the deadline
       // timer running rather than starting it again for every request,
       // until the signal aborts or the app closes.

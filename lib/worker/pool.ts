@@ -97,8 +97,6 @@ export function forcedResult(
  * ```
  */
 export function createPool(options: PoolOptions): HandlerRunner & {
-  /** Starts `n` isolates ahead of the first jobs. */
-  warm(n: number): void;
   /** Isolates alive now. */
   readonly isolates: number;
 } {

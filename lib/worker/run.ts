@@ -136,6 +136,8 @@ export interface HandlerRunner {
   ): Promise<DispatchResult>;
   /** Ends whatever the runner holds (Workers); runs in progress end as errors. */
   close(): Promise<void>;
+  /** Gets `n` places ready ahead of the first jobs (isolates). */
+  warm?(n: number): void;
 }
 
 /**

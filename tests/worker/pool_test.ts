@@ -166,3 +166,18 @@ Deno.test("a closed pool ends its runs and refuses new ones", async () => {
   assert.equal((await p.run(job("ok"), log, never)).outcome, "error");
   assert.equal(p.isolates, 0);
 });
+
+Deno.test("warm() starts isolates ahead of the first jobs, at most the pool's size, and they are reused", async () => {
+  const { pool: p, log, lines } = pool(2);
+  try {
+    p.warm(5);
+    assert.equal(p.isolates, 2);
+    await p.run(job("remember"), log, never);
+    await p.run(job("remember"), log, never);
+    assert.equal(p.isolates, 2);
+    const seen = lines.filter((l) => l.msg === "seen").map((l) => l.seen);
+    assert.deepEqual(seen, [1, 2], "the second job ran in the same isolate");
+  } finally {
+    await p.close();
+  }
+});
