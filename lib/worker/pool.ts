@@ -97,6 +97,8 @@ export function forcedResult(
  * ```
  */
 export function createPool(options: PoolOptions): HandlerRunner & {
+  /** Starts isolates ahead of the first jobs, up to the pool's size. */
+  warm(n: number): void;
   /** Isolates alive now. */
   readonly isolates: number;
 } {
