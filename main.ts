@@ -11,7 +11,7 @@ import { boot } from "./lib/boot.ts";
 import { describeError } from "./lib/_util/errors.ts";
 
 let server: Deno.HttpServer | null = null;
-const { config, log, app, stop } = await boot(async () => {
+const { config, log, app, stop, listening } = await boot(async () => {
   await server?.shutdown();
 });
 
@@ -20,6 +20,7 @@ try {
     hostname: config.host,
     port: config.port,
     onListen({ hostname, port }) {
+      listening({ hostname, port });
       const shown = hostname.includes(":") ? `[${hostname}]` : hostname;
       log.info("listening", {
         url: `http://${shown}:${port}${config.webhookPath}`,

@@ -42,7 +42,7 @@ export interface AppOptions {
   fetch?: typeof fetch;
   now?: () => number;
   /** Worker tuning, for tests. */
-  worker?: { pollMs?: number; retryBaseMs?: number; leaseMarginMs?: number };
+  worker?: { pollMs?: number; retryBaseMs?: number; leaseMs?: number };
 }
 
 /** A wired hookgate, not yet started. */

@@ -4,12 +4,14 @@
  * and Deno Deploy, where the runtime listens). It reads the environment and
  * `.env`, stops the process with a clear message on a bad configuration or
  * an unopenable KV, installs the process guards, builds and starts the app,
- * and shuts down on SIGTERM/SIGINT. It does not listen.
+ * and shuts down on SIGTERM/SIGINT. Once `main.ts` listens, it takes the
+ * process's seat ({@link seatOf}), so that a restarted process takes back
+ * the leases of the one it replaces. It does not listen.
  *
  * @module
  */
 
-import { type App, createApp } from "./app.ts";
+import { type App, type AppOptions, createApp } from "./app.ts";
 import {
   type Config,
   ConfigError,
@@ -32,15 +34,74 @@ export interface Booted {
    * own shutdown), let running handlers finish (bounded), close KV, exit 0.
    */
   shutdown(signal: string): Promise<void>;
+  /**
+   * The process listens on `addr` (`deno run`): it takes its seat and the
+   * leases of the process that had it before, in the background.
+   */
+  listening(addr: ListenAddress): void;
+}
+
+/** Where a process listens. */
+export interface ListenAddress {
+  hostname: string;
+  port: number;
+}
+
+/**
+ * The seat of a process: one listen address on one host, with one KV file.
+ * Only one live process can listen there, so a process that takes a seat
+ * knows that the one that had it before is gone, and takes its leases back
+ * at once rather than waiting for them to lapse. `host` tells containers
+ * apart that share a KV file (`HOSTNAME`). Null when there is none: a KV
+ * that is not a file of this host (`:memory:`, KV Connect, the managed KV),
+ * or port 0 (a new port each start).
+ *
+ * @example
+ * ```ts
+ * import { seatOf } from "./boot.ts";
+ * seatOf("/srv/data/hookgate.kv", { hostname: "0.0.0.0", port: 8000 }, "web-1");
+ * // "web-1 0.0.0.0:8000 /srv/data/hookgate.kv"
+ * seatOf(":memory:", { hostname: "0.0.0.0", port: 8000 }); // null
+ * ```
+ */
+export function seatOf(
+  kvFile: string,
+  addr: ListenAddress,
+  host = "",
+): string | null {
+  const file = kvFile !== "" && kvFile !== ":memory:" &&
+    !/^https?:\/\//.test(kvFile);
+  if (!file || addr.port === 0) return null;
+  return `${host} ${addr.hostname}:${addr.port} ${kvFile}`;
+}
+
+/**
+ * The seat of this process ({@link seatOf}), with the KV file's real path
+ * and `HOSTNAME` when readable without a prompt; null when there is none.
+ */
+function currentSeat(kvPath: string, addr: ListenAddress): string | null {
+  if (seatOf(kvPath, addr) === null) return null;
+  let real: string;
+  try {
+    real = Deno.realPathSync(kvPath);
+  } catch {
+    return null; // not readable: no seat, leases lapse instead
+  }
+  const granted =
+    Deno.permissions.querySync({ name: "env", variable: "HOSTNAME" })
+      .state === "granted";
+  return seatOf(real, addr, granted ? Deno.env.get("HOSTNAME") ?? "" : "");
 }
 
 /**
  * Reads the configuration and starts the app; exits the process (status 1,
  * a message naming the variable) when it cannot. `beforeClose` runs first on
- * shutdown: `main.ts` passes its listener's shutdown.
+ * shutdown: `main.ts` passes its listener's shutdown. `appOptions` are for
+ * tests (a handler registry of their own).
  */
 export async function boot(
   beforeClose: () => Promise<void> = () => Promise.resolve(),
+  appOptions: Omit<AppOptions, "config" | "log"> = {},
 ): Promise<Booted> {
   const config = await configOrExit();
   const log = createLogger({
@@ -59,7 +120,7 @@ export async function boot(
 
   let app: App;
   try {
-    app = await createApp({ config, log });
+    app = await createApp({ ...appOptions, config, log });
   } catch (err) {
     const where = config.kvPath === ""
       ? "the managed KV"
@@ -90,7 +151,17 @@ export async function boot(
       // Signals are not available everywhere (Deno Deploy, Windows SIGTERM).
     }
   }
-  return { config, log, app, stop, shutdown };
+  function listening(addr: ListenAddress): void {
+    const seat = currentSeat(config.kvPath, addr);
+    if (seat === null) return;
+    app.worker.claimSeat(seat).catch((err) => {
+      log.error(
+        "could not take back the previous process's leases; they run when they lapse",
+        { error: errorMessage(err) },
+      );
+    });
+  }
+  return { config, log, app, stop, shutdown, listening };
 }
 
 /** The configuration, or exit 1 with every problem named on stderr. */

@@ -170,6 +170,8 @@ export async function startServer(
     extraFlags?: string[];
     /** Run under `deno serve --parallel` with this many isolates. */
     parallel?: number;
+    /** The module to run instead of `main.ts` (a test fixture). */
+    entry?: string;
   } = {},
 ): Promise<ServerProcess> {
   const port = env.PORT ? Number(env.PORT) : freePort();
@@ -187,7 +189,7 @@ export async function startServer(
       `--allow-read=.env,./data,${ROOT}lib`,
       "--allow-write=./data",
       ...(options.extraFlags ?? []),
-      options.parallel ? SERVE : MAIN,
+      options.entry ?? (options.parallel ? SERVE : MAIN),
     ],
     cwd,
     env: {

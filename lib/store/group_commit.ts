@@ -56,6 +56,8 @@ export interface GroupCommitOptions {
   /** The attempts a new record gets (`MAX_ATTEMPTS`). */
   maxAttempts: number;
   now: () => number;
+  /** Who holds the leases of records stored leased (this process). @default none */
+  owner?: string | undefined;
   /** Body chunk size; at most 65,536 (KV's value limit). @default 64_000 */
   chunkSize?: number | undefined;
   /**
@@ -256,6 +258,7 @@ interface Writer {
   kv: LockSafeKv;
   ttlMs: number;
   maxAttempts: number;
+  owner: string | undefined;
   chunkSize: number;
   batchMax: number;
   now: () => number;
@@ -281,6 +284,7 @@ function stageInline(
     now: at,
     maxAttempts: w.maxAttempts,
     leaseUntil,
+    owner: w.owner,
   });
   stageRecord(op, record, w.ttlMs);
   stageChunks(op, upload, chunks, w.ttlMs);
@@ -311,6 +315,7 @@ async function acceptAlone(
       now: at,
       maxAttempts: w.maxAttempts,
       leaseUntil,
+      owner: w.owner,
     });
     stageRecord(op, record, w.ttlMs);
     op.delete(body.uploadKey);
@@ -439,6 +444,7 @@ export function createGroupCommit(options: GroupCommitOptions): GroupCommit {
     kv: options.kv,
     ttlMs: options.ttlMs,
     maxAttempts: options.maxAttempts,
+    owner: options.owner,
     chunkSize,
     batchMax,
     now: options.now,

@@ -16,6 +16,9 @@
  *
  * Process-wide keys:
  * - `["hookgate","claim",job]` — a lease (`lease.ts`) on a periodic job
+ * - `["hookgate","seat",seat]` — the id of the process that last started in
+ *   a seat (one host's listen port on one KV file), so that the next one
+ *   takes back its leases
  * - `["hookgate","meta","hooks"]` — the last good GitHub hooks list
  * - `["hookgate","meta","lease"]` — the lease on fetching it
  * - `["hookgate","ready"]` — read by `/readyz` to see that KV answers
@@ -75,6 +78,14 @@ export const deliveryKeys = {
 /** The lease (`lease.ts`) on a named periodic job (e.g. `"collect"`). */
 export function jobLeaseKey(job: string): Deno.KvKey {
   return [ROOT, "claim", job];
+}
+
+/**
+ * The owner id of the process that last started in `seat` (`Seat`, in
+ * `store.ts`): a process restarted in the same seat reclaims its leases.
+ */
+export function seatKey(seat: string): Deno.KvKey {
+  return [ROOT, "seat", seat];
 }
 
 /** Where the last good GitHub hooks list is persisted. */

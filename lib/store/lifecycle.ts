@@ -9,14 +9,21 @@
  * received, slot free ─────────────────────▶ running ──no handler──────▶ skipped
  *                 failed ──lease (due)─────▶ running ──error, timeout──▶ failed (after a backoff)
  *                                            running ──the last one────▶ dead
+ *                                            running ──lease lapsed, none left──▶ dead
  *                                            running ──shutdown────────▶ queued (attempt not counted)
+ *                                            running, not started, shutdown ──▶ queued (attempt not counted)
  *                                            running ──replayed meanwhile──▶ queued (runs again)
  * rearm (replay, redelivery): done, skipped, dead ▶ queued with MAX_ATTEMPTS more;
  *                             queued, failed ▶ due now; running ▶ runs again after this run
  * ```
  *
  * A `running` record's `dueAt` is its lease's expiry: once passed, it is due
- * and {@link leaseRecord} takes it again (a crashed or stalled process).
+ * and {@link leaseRecord} takes it again (a crashed or stalled process), or,
+ * when that run was its last attempt, gives it up ({@link giveUpRecord}):
+ * attempts are counted when a lease is taken, so a run that keeps killing its
+ * process ends `dead` after `MAX_ATTEMPTS`. The holder renews its lease while
+ * it runs ({@link renewRecord}); a restarted process makes the leases of the
+ * process it replaces due at once ({@link reclaimRecord}).
  *
  * It reads and writes nothing: the store commits what these functions return
  * (`store.ts`, `group_commit.ts`) and the worker decides when to call them
@@ -47,6 +54,8 @@ export interface NewRecordOptions {
    * `running`, attempt 1 (the durable fast path). @default queued, due now
    */
   leaseUntil?: number | undefined;
+  /** Who holds that lease (the accepting process). @default none */
+  owner?: string | undefined;
 }
 
 /**
@@ -97,29 +106,36 @@ export function newRecord(
     durationMs: null,
     error: null,
     replays: 0,
+    ...(leased && options.owner !== undefined ? { owner: options.owner } : {}),
   };
 }
 
 /**
- * The record taken for a run until `leaseUntil`: `running`, one more
- * attempt. Null when it is not due at `now` (final, waiting for a retry, or
- * leased by someone whose lease has not expired).
+ * The record taken for a run until `leaseUntil` by `owner`: `running`, one
+ * more attempt. Null when it is not due at `now` (final, waiting for a retry,
+ * or leased by someone whose lease has not expired). A lapsed `running`
+ * record that already used its last attempt is given up instead
+ * ({@link giveUpRecord}): run what comes back only when it is `running`.
  *
  * @example
  * ```ts
  * import { leaseRecord } from "./lifecycle.ts";
  * import type { DeliveryRecord } from "./types.ts";
  * const queued = { status: "queued", attempts: 0, dueAt: 5 } as DeliveryRecord;
- * leaseRecord(queued, 10, 40)?.status; // "running"
- * leaseRecord(queued, 4, 40); // null: not due yet
+ * leaseRecord(queued, 10, 40, "me")?.status; // "running"
+ * leaseRecord(queued, 4, 40, "me"); // null: not due yet
  * ```
  */
 export function leaseRecord(
   record: DeliveryRecord,
   now: number,
   leaseUntil: number,
+  owner?: string,
 ): DeliveryRecord | null {
   if (record.dueAt === null || record.dueAt > now) return null;
+  const givenUp = giveUpRecord(record, now);
+  if (givenUp !== null) return givenUp;
+  const lapsed = record.status === "running";
   return {
     ...record,
     status: "running",
@@ -127,12 +143,129 @@ export function leaseRecord(
     startedAt: now,
     updatedAt: now,
     dueAt: leaseUntil,
+    ...(owner === undefined ? {} : { owner }),
+    ...(lapsed ? { lapses: (record.lapses ?? 0) + 1 } : {}),
+  };
+}
+
+/** The error of a delivery given up by {@link giveUpRecord}. */
+export function gaveUpError(lapses: number, attempts: number): string {
+  const times = lapses === 1 ? "once" : `${lapses} times`;
+  return `its run ended before recording an outcome ${times} (the process or its Worker died): given up after ${attempts} attempts`;
+}
+
+/**
+ * The record given up on: a `running` record whose lease lapsed (its run
+ * ended without an outcome: the process or its Worker died) after it had
+ * used its last attempt is `dead`, with an error that says so. Null for any
+ * other record (still leased, attempts left, not running).
+ *
+ * @example
+ * ```ts
+ * import { giveUpRecord } from "./lifecycle.ts";
+ * import type { DeliveryRecord } from "./types.ts";
+ * const crashed = { status: "running", attempts: 2, attemptLimit: 2, dueAt: 5 } as DeliveryRecord;
+ * giveUpRecord(crashed, 10)?.status; // "dead"
+ * giveUpRecord(crashed, 4); // null: its lease has not lapsed
+ * ```
+ */
+export function giveUpRecord(
+  record: DeliveryRecord,
+  now: number,
+): DeliveryRecord | null {
+  if (
+    record.status !== "running" || record.dueAt === null ||
+    record.dueAt > now || record.attempts < record.attemptLimit
+  ) return null;
+  const lapses = (record.lapses ?? 0) + 1;
+  return {
+    ...record,
+    status: "dead",
+    lapses,
+    updatedAt: now,
+    finishedAt: now,
+    dueAt: null,
+    error: gaveUpError(lapses, record.attempts),
+  };
+}
+
+/**
+ * The record with its lease renewed until `until` by its holder: nothing
+ * else changes (the attempt, its start and its owner stay).
+ *
+ * @example
+ * ```ts
+ * import { renewRecord } from "./lifecycle.ts";
+ * import type { DeliveryRecord } from "./types.ts";
+ * const mine = { status: "running", startedAt: 1, dueAt: 15 } as DeliveryRecord;
+ * renewRecord(mine, 25).dueAt; // 25
+ * ```
+ */
+export function renewRecord(
+  record: DeliveryRecord,
+  until: number,
+): DeliveryRecord {
+  return { ...record, dueAt: until };
+}
+
+/**
+ * The record of a run whose holder `owner` is known to be gone (a process
+ * restarted in its place): due now, so that {@link leaseRecord} takes it
+ * again at once rather than when its lease would lapse. Null when it is not
+ * a running record of `owner`'s, or is due already.
+ *
+ * @example
+ * ```ts
+ * import { reclaimRecord } from "./lifecycle.ts";
+ * import type { DeliveryRecord } from "./types.ts";
+ * const orphan = { status: "running", owner: "gone", dueAt: 15 } as DeliveryRecord;
+ * reclaimRecord(orphan, "gone", 3)?.dueAt; // 3
+ * reclaimRecord(orphan, "alive", 3); // null: someone else's
+ * ```
+ */
+export function reclaimRecord(
+  record: DeliveryRecord,
+  owner: string,
+  now: number,
+): DeliveryRecord | null {
+  if (
+    record.status !== "running" || record.owner !== owner ||
+    record.dueAt === null || record.dueAt <= now
+  ) return null;
+  return { ...record, dueAt: now };
+}
+
+/**
+ * The record of a lease given back before its run started (it waited in
+ * memory for a handler slot when the process shut down): `queued`, due now,
+ * the attempt not counted.
+ *
+ * @example
+ * ```ts
+ * import { releaseRecord } from "./lifecycle.ts";
+ * import type { DeliveryRecord } from "./types.ts";
+ * const waiting = { status: "running", attempts: 1, dueAt: 15 } as DeliveryRecord;
+ * releaseRecord(waiting, 3).attempts; // 0
+ * ```
+ */
+export function releaseRecord(
+  record: DeliveryRecord,
+  now: number,
+): DeliveryRecord {
+  return {
+    ...record,
+    status: "queued",
+    attempts: record.attempts - 1,
+    dueAt: now,
+    updatedAt: now,
+    ...(record.rerun ? { rerun: false } : {}),
   };
 }
 
 /**
  * Whether `current` is still the run that was leased as `leased`: running,
- * and started at the same time (not re-leased by another worker since).
+ * started at the same time and held by the same owner (not re-leased by
+ * another worker since).
  *
  * @example
  * ```ts
@@ -146,7 +279,8 @@ export function holdsLease(
   current: DeliveryRecord,
   leased: DeliveryRecord,
 ): boolean {
-  return current.status === "running" && current.startedAt === leased.startedAt;
+  return current.status === "running" &&
+    current.startedAt === leased.startedAt && current.owner === leased.owner;
 }
 
 /**

@@ -18,10 +18,10 @@ import type {
   DeliveryRecord,
   IncomingDelivery,
 } from "./types.ts";
-import { deliveryKeys, jobLeaseKey } from "./keys.ts";
+import { deliveryKeys, jobLeaseKey, seatKey } from "./keys.ts";
 import { lockSafe, type LockSafeKv } from "./kv.ts";
 import { takeLease } from "./lease.ts";
-import { leaseRecord, rearmRecord } from "./lifecycle.ts";
+import { leaseRecord, rearmRecord, reclaimRecord } from "./lifecycle.ts";
 import { readBody } from "./bodies.ts";
 import { createGroupCommit, type GroupCommit } from "./group_commit.ts";
 import { type Collected, collectExpired } from "./collect.ts";
@@ -35,6 +35,11 @@ export interface StoreOptions {
   maxAttempts: number;
   /** @default Date.now */
   now?: () => number;
+  /**
+   * Who this process is: every lease it takes carries this id.
+   * @default a random UUID
+   */
+  owner?: string;
   /** Body chunk size; at most 65,536 (KV's value limit). @default 64_000 */
   chunkSize?: number;
   /**
@@ -57,6 +62,16 @@ export interface AcceptOptions {
 
 /** How often a re-arm is tried against concurrent writers. */
 const REARM_TRIES = 5;
+/** How often taking a seat is tried against a concurrent taker. */
+const SEAT_TRIES = 5;
+/** Most work index entries one reclaim looks at. */
+const RECLAIM_MAX = 10_000;
+
+/** What a seat key holds: who started in the seat last, and when. */
+export interface Seat {
+  owner: string;
+  since: number;
+}
 
 /** Delivery records and bodies on one `Deno.Kv`. */
 export class DeliveryStore {
@@ -66,6 +81,8 @@ export class DeliveryStore {
   readonly ttlMs: number;
   /** `MAX_ATTEMPTS`. */
   readonly maxAttempts: number;
+  /** This process's id: the owner of every lease it takes. */
+  readonly owner: string;
   readonly #now: () => number;
   readonly #commits: GroupCommit;
 
@@ -74,12 +91,14 @@ export class DeliveryStore {
     this.kv = lockSafe(options.kv);
     this.ttlMs = options.ttlMs;
     this.maxAttempts = options.maxAttempts;
+    this.owner = options.owner ?? crypto.randomUUID();
     this.#now = options.now ?? Date.now;
     this.#commits = createGroupCommit({
       kv: this.kv,
       ttlMs: this.ttlMs,
       maxAttempts: this.maxAttempts,
       now: this.#now,
+      owner: this.owner,
       chunkSize: options.chunkSize,
       batchMax: options.batchMax,
     });
@@ -218,9 +237,11 @@ export class DeliveryStore {
   }
 
   /**
-   * Takes a due record for this process: `running`, one more attempt, due
-   * again at `leaseUntil` should we die. Null if it is not due or another
-   * process took it.
+   * Takes a due record for this process ({@link owner}): `running`, one more
+   * attempt, due again at `leaseUntil` should we die. Null if it is not due
+   * or another process took it. A lapsed run that had used its last attempt
+   * comes back `dead` instead (see `giveUpRecord`): run only what comes back
+   * `running`.
    */
   async lease(
     id: string,
@@ -233,7 +254,7 @@ export class DeliveryStore {
       await this.#dropDue(id, now);
       return null;
     }
-    const next = leaseRecord(entry.value, now, leaseUntil);
+    const next = leaseRecord(entry.value, now, leaseUntil, this.owner);
     if (next === null) return null;
     return await this.update(entry as Deno.KvEntry<DeliveryRecord>, next);
   }
@@ -272,6 +293,58 @@ export class DeliveryStore {
       if (saved) return saved.value;
     }
     throw new Error(`could not re-arm delivery ${id}: too much contention`);
+  }
+
+  /**
+   * Takes `seat` (one host's listen port on this KV; see `boot.ts`) for this
+   * process, returning who had it before: the process this one replaces,
+   * whose leases it may take back ({@link reclaim}). Null when the seat was
+   * empty (or already ours). The seat key lives as long as a delivery does.
+   */
+  async takeSeat(seat: string): Promise<string | null> {
+    const key = seatKey(seat);
+    for (let tries = 0; tries < SEAT_TRIES; tries++) {
+      const entry = await this.kv.get<Seat>(key);
+      const res = await this.kv.atomic()
+        .check(entry)
+        .set(key, { owner: this.owner, since: this.#now() } satisfies Seat, {
+          expireIn: this.ttlMs,
+        })
+        .commit();
+      if (!res.ok) continue;
+      const before = entry.value?.owner ?? null;
+      return before === this.owner ? null : before;
+    }
+    throw new Error(`could not take seat ${seat}: too much contention`);
+  }
+
+  /**
+   * Makes every running record of `owner` (a process known to be gone) due
+   * now, so that it runs again at once rather than when its lease lapses.
+   * Looks at the work index from now to `withinMs` ahead (an owner's leases
+   * end within its lease length), at most {@link RECLAIM_MAX} entries.
+   * Returns how many records it made due.
+   */
+  async reclaim(owner: string, withinMs: number): Promise<number> {
+    const now = this.#now();
+    const ids = (await this.kv.list<string>({
+      start: deliveryKeys.dueFrom(now + 1),
+      end: deliveryKeys.dueFrom(now + withinMs + 1),
+    }, { limit: RECLAIM_MAX })).map((entry) => entry.value);
+    let reclaimed = 0;
+    for (let i = 0; i < ids.length; i += 10) {
+      const entries = await this.kv.getMany<DeliveryRecord[]>(
+        ids.slice(i, i + 10).map((id) => deliveryKeys.record(id)),
+      );
+      const saved = await Promise.all(entries.map((entry) => {
+        const next = entry.value && reclaimRecord(entry.value, owner, now);
+        return next
+          ? this.update(entry as Deno.KvEntry<DeliveryRecord>, next)
+          : null;
+      }));
+      reclaimed += saved.filter((entry) => entry !== null).length;
+    }
+    return reclaimed;
   }
 
   /**

@@ -103,6 +103,16 @@ export interface DeliveryRecord extends Pick<IncomingDelivery, KeptFields> {
   replays: number;
   /** Replayed while running: run it again when the current run ends. */
   rerun?: boolean;
+  /**
+   * Who holds the lease of a `running` record: the id of the process that
+   * took it (`DeliveryStore.owner`). Kept after the run, for the record.
+   */
+  owner?: string | undefined;
+  /**
+   * Runs that ended without recording an outcome (their process or Worker
+   * died): leases taken again after they lapsed.
+   */
+  lapses?: number | undefined;
 }
 
 /** What the store answered for one delivery. */

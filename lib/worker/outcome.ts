@@ -14,7 +14,11 @@ import type { Logger } from "../ops/log.ts";
 import type { Metrics } from "../ops/metrics.ts";
 import type { DeliveryRecord } from "../store/types.ts";
 import type { DeliveryStore } from "../store/store.ts";
-import { finishAttempt, holdsLease } from "../store/lifecycle.ts";
+import {
+  finishAttempt,
+  holdsLease,
+  INTERRUPTED_ERROR,
+} from "../store/lifecycle.ts";
 import type { BackoffOptions } from "../_util/backoff.ts";
 
 /** Reads and commits tried before an outcome is given up (the lease then expires). */
@@ -96,7 +100,11 @@ export async function recordOutcome(
   );
 }
 
-/** The log line of a recorded outcome: info, warn when failed, error when dead. */
+/**
+ * The log line of a recorded outcome: info, warn when failed, error only
+ * when dead. A run that is queued again (cut short by a shutdown, or
+ * replayed while it ran) is info: it runs again, nothing is wrong.
+ */
 function logOutcome(
   log: Logger,
   next: DeliveryRecord,
@@ -109,9 +117,36 @@ function logOutcome(
     ...(next.error ? { error: next.error } : {}),
     ...(next.status === "failed" ? { retryInMs: next.dueAt! - now } : {}),
   };
-  if (next.status === "done" || next.status === "skipped") {
-    log.info("delivery " + next.status, fields);
-  } else if (next.status === "failed") {
-    log.warn("delivery failed", fields);
-  } else log.error("delivery dead", fields);
+  switch (next.status) {
+    case "done":
+    case "skipped":
+      return log.info("delivery " + next.status, fields);
+    case "failed":
+      return log.warn("delivery failed", fields);
+    case "dead":
+      return log.error("delivery dead", fields);
+    default:
+      return log.info(
+        next.error === INTERRUPTED_ERROR
+          ? "delivery interrupted by the shutdown; it runs again"
+          : "delivery replayed while it ran; it runs again",
+        fields,
+      );
+  }
+}
+
+/**
+ * The log line of a delivery given up at its lease (`giveUpRecord`: its runs
+ * kept ending before an outcome), once, by the process that committed it.
+ *
+ * @example
+ * ```ts
+ * import { logGivenUp } from "./outcome.ts";
+ * import { NULL_LOGGER } from "../ops/log.ts";
+ * import type { DeliveryRecord } from "../store/types.ts";
+ * logGivenUp(NULL_LOGGER, { status: "dead", error: "given up" } as DeliveryRecord);
+ * ```
+ */
+export function logGivenUp(log: Logger, record: DeliveryRecord): void {
+  log.error("delivery dead", { status: record.status, error: record.error });
 }

@@ -11,6 +11,10 @@
  * process stored already leased to itself (the durable fast path,
  * `accept.ts`) run from memory, now or when a slot frees.
  *
+ * Every lease it holds is short and renewed in the background while the run
+ * lasts (`leases.ts`); a process restarted in the seat of one that died takes
+ * its leases back at once ({@link Worker.claimSeat}).
+ *
  * It knows no status rules (`store/lifecycle.ts`) and runs no handler itself.
  *
  * @module
@@ -30,12 +34,23 @@ import {
   type RunContext,
   runDelivery,
 } from "./run.ts";
-import { countRun, type OutcomeOptions, recordOutcome } from "./outcome.ts";
+import {
+  countRun,
+  logGivenUp,
+  type OutcomeOptions,
+  recordOutcome,
+} from "./outcome.ts";
+import {
+  createLeaseKeeper,
+  type HeldLease,
+  LEASE_MS,
+  type LeaseKeeper,
+} from "./leases.ts";
 
 /**
  * How many deliveries, as a multiple of `MAX_CONCURRENCY`, this process may
  * lease at acceptance (running, being stored, or waiting in memory for a
- * slot). Each is leased long enough for the runs ahead of it.
+ * slot). Each lease is short and renewed while it waits (`leases.ts`).
  */
 const LOCAL_QUEUE_FACTOR = 4;
 /** How long the loop waits, unless woken, when every slot is taken. */
@@ -46,6 +61,8 @@ const COUNT_EVERY_MS = 5000;
 const COUNT_MAX = 10_000;
 /** How long handlers get to end after a drain's timeout aborted them. */
 const ABORT_GRACE_MS = 1000;
+/** Added to the lease length when reclaiming a predecessor's leases (clock steps). */
+const RECLAIM_SLACK_MS = 1000;
 
 /** Options of {@link createWorker}. */
 export interface WorkerOptions {
@@ -67,8 +84,11 @@ export interface WorkerOptions {
   retryBaseMs?: number;
   /** Longest retry delay. @default 600_000 (10 minutes) */
   retryMaxMs?: number;
-  /** Extra lease time beyond the handler timeout. @default the timeout, at most 5000 ms */
-  leaseMarginMs?: number;
+  /**
+   * How long a lease lasts unless renewed (renewed every third of it while
+   * the delivery runs or waits here). @default LEASE_MS (15 s)
+   */
+  leaseMs?: number;
   /** How often to remove expired records. @default 600_000 (10 minutes) */
   collectEveryMs?: number;
   /** The app's shared deadlines (inline handler timeouts). @default a set of its own */
@@ -93,6 +113,12 @@ export interface Worker {
    * process has enough work: store it queued instead, for any process).
    */
   reserve(): number | null;
+  /**
+   * Takes `seat` (see `boot.ts`) for this process and makes the leases of
+   * the process that had it before (dead: this one took its place) due at
+   * once. Returns how many it took back.
+   */
+  claimSeat(seat: string): Promise<number>;
   /** Step 2a: the delivery was stored leased; run it from memory, now or when a slot frees. */
   runLeased(leased: Deno.KvEntry<DeliveryRecord>, local: LocalDelivery): void;
   /** Step 2b: it was not stored leased (a duplicate, an error): free the slot. */
@@ -108,21 +134,21 @@ export interface Worker {
 /** The limits a fast-path lease is computed from. */
 export interface ReserveLimits {
   maxConcurrency: number;
-  handlerTimeoutMs: number;
-  leaseMarginMs: number;
+  /** How long a lease lasts unless renewed. */
+  leaseMs: number;
 }
 
 /**
  * The lease expiry for a delivery accepted with `ahead` deliveries already
- * running or waiting in this process: long enough for every round of runs
- * ahead of it, then its own. Null when `ahead` fills the local queue
- * (`LOCAL_QUEUE_FACTOR` × `MAX_CONCURRENCY`): store it queued instead.
+ * running or waiting in this process: one lease length, however many are
+ * ahead (it is renewed while it waits). Null when `ahead` fills the local
+ * queue (`LOCAL_QUEUE_FACTOR` × `MAX_CONCURRENCY`): store it queued instead.
  *
  * @example
  * ```ts
  * import { reservedUntil } from "./worker.ts";
- * const limits = { maxConcurrency: 2, handlerTimeoutMs: 100, leaseMarginMs: 10 };
- * reservedUntil(3, 1000, limits); // 1210: two rounds of runs, and the margin
+ * const limits = { maxConcurrency: 2, leaseMs: 15_000 };
+ * reservedUntil(3, 1000, limits); // 16000
  * reservedUntil(8, 1000, limits); // null
  * ```
  */
@@ -131,15 +157,13 @@ export function reservedUntil(
   now: number,
   limits: ReserveLimits,
 ): number | null {
-  const { maxConcurrency, handlerTimeoutMs, leaseMarginMs } = limits;
-  if (ahead >= maxConcurrency * LOCAL_QUEUE_FACTOR) return null;
-  const rounds = 1 + Math.floor(ahead / maxConcurrency);
-  return now + rounds * handlerTimeoutMs + leaseMarginMs;
+  if (ahead >= limits.maxConcurrency * LOCAL_QUEUE_FACTOR) return null;
+  return now + limits.leaseMs;
 }
 
 /** A delivery leased to this process, waiting in memory for a handler slot. */
 interface Waiting {
-  entry: Deno.KvEntry<DeliveryRecord>;
+  held: HeldLease;
   local: LocalDelivery | undefined;
 }
 
@@ -153,6 +177,8 @@ interface WorkerState {
   ready: Waiting[];
   /** Deliveries being stored with a lease to this process (fast path). */
   reserved: number;
+  /** A drain began: leases that would wait for a slot are given back. */
+  draining: boolean;
   peak: number;
   depth: number;
   /** Ends the loop's current wait, if it waits. */
@@ -266,8 +292,9 @@ interface WorkerParts {
   metrics: Metrics | undefined;
   maxConcurrency: number;
   handlerTimeoutMs: number;
-  leaseMarginMs: number;
   pollMs: number;
+  /** The leases this process holds, renewed in the background. */
+  leases: LeaseKeeper;
   /** Aborted when a drain runs out of time: cuts the handlers short. */
   abortRuns: AbortController;
   run: RunContext;
@@ -279,8 +306,7 @@ interface WorkerParts {
 /** The parts of a worker, with the defaults of {@link WorkerOptions}. */
 function workerParts(options: WorkerOptions): WorkerParts {
   const { store, log, maxConcurrency, handlerTimeoutMs } = options;
-  const leaseMarginMs = options.leaseMarginMs ??
-    Math.min(5000, handlerTimeoutMs);
+  const leaseMs = options.leaseMs ?? LEASE_MS;
   const abortRuns = new AbortController();
   return {
     store,
@@ -288,8 +314,8 @@ function workerParts(options: WorkerOptions): WorkerParts {
     metrics: options.metrics,
     maxConcurrency,
     handlerTimeoutMs,
-    leaseMarginMs,
     pollMs: options.pollMs ?? 1000,
+    leases: createLeaseKeeper({ store, log, leaseMs }),
     abortRuns,
     run: {
       store,
@@ -314,34 +340,40 @@ function workerParts(options: WorkerOptions): WorkerParts {
       store,
       log,
       collectEveryMs: options.collectEveryMs ?? 600_000,
-      owner: crypto.randomUUID(),
+      owner: store.owner,
     },
-    limits: { maxConcurrency, handlerTimeoutMs, leaseMarginMs },
+    limits: { maxConcurrency, leaseMs },
   };
 }
 
-/**
- * Runs one leased delivery, then records its outcome in the background
- * (tracked in `state.recordings`, awaited by a drain): the handler slot
- * frees as soon as the handlers end.
- */
-async function runOne(
-  parts: WorkerParts,
-  state: WorkerState,
-  leased: Deno.KvEntry<DeliveryRecord>,
-  local: LocalDelivery | undefined,
-): Promise<void> {
-  const record = leased.value;
-  const log = parts.log.child({
+/** The logger of one delivery's attempt. */
+function deliveryLog(log: Logger, record: DeliveryRecord): Logger {
+  return log.child({
     delivery: record.id,
     event: record.event,
     action: record.action,
     attempt: record.attempts,
   });
+}
+
+/**
+ * Runs one leased delivery, then records its outcome in the background
+ * (tracked in `state.recordings`, awaited by a drain): the handler slot
+ * frees as soon as the handlers end. The lease is renewed until the outcome
+ * is recorded, which is committed against its latest entry.
+ */
+async function runOne(
+  parts: WorkerParts,
+  state: WorkerState,
+  held: HeldLease,
+  local: LocalDelivery | undefined,
+): Promise<void> {
+  const record = held.leased;
+  const log = deliveryLog(parts.log, record);
   const result = await runDelivery(record, local, log, parts.run);
   countRun(parts.metrics, record.event, result);
   const recording: Promise<void> = recordOutcome(
-    leased,
+    held.entry,
     result,
     log,
     parts.outcomes,
@@ -349,8 +381,69 @@ async function runOne(
     .catch((err) => {
       log.error("could not record the outcome", { error: describeError(err) });
     })
-    .finally(() => state.recordings.delete(recording));
+    .finally(() => {
+      parts.leases.release(held);
+      state.recordings.delete(recording);
+    });
   state.recordings.add(recording);
+}
+
+/**
+ * Gives a lease back unrun (a drain: it waited for a slot), tracked like an
+ * outcome so that the drain awaits it.
+ */
+function giveBack(parts: WorkerParts, state: WorkerState, held: HeldLease) {
+  const giving: Promise<void> = parts.leases.giveBack(held)
+    .catch((err) => {
+      parts.log.error("could not give a lease back; it runs when it lapses", {
+        delivery: held.leased.id,
+        error: describeError(err),
+      });
+    })
+    .finally(() => state.recordings.delete(giving));
+  state.recordings.add(giving);
+}
+
+/**
+ * Drains a worker: the leases waiting for a slot are given back (they will
+ * not run here), the runs in progress get `timeoutMs` ({@link drainRuns}),
+ * then renewals stop.
+ */
+async function drainWorker(
+  parts: WorkerParts,
+  state: WorkerState,
+  timeoutMs: number,
+): Promise<boolean> {
+  state.draining = true;
+  for (const { held } of state.ready.splice(0)) giveBack(parts, state, held);
+  const ended = await drainRuns(state, parts.abortRuns, timeoutMs);
+  parts.leases.stop();
+  return ended;
+}
+
+/**
+ * Takes `seat` for this process and makes the leases of the process that
+ * had it before due now: they end within one lease length, so that is how
+ * far ahead the work index is looked at. Returns how many.
+ */
+async function claimSeat(
+  parts: WorkerParts,
+  seat: string,
+  wake: () => void,
+): Promise<number> {
+  const before = await parts.store.takeSeat(seat);
+  if (before === null) return 0;
+  const reclaimed = await parts.store.reclaim(
+    before,
+    parts.leases.leaseMs + RECLAIM_SLACK_MS,
+  );
+  if (reclaimed > 0) {
+    parts.log.info("took back the leases of the process this one replaces", {
+      reclaimed,
+    });
+    wake();
+  }
+  return reclaimed;
 }
 
 /**
@@ -364,12 +457,13 @@ async function runOne(
  */
 export function createWorker(options: WorkerOptions): Worker {
   const parts = workerParts(options);
-  const { store, log, maxConcurrency, abortRuns } = parts;
+  const { store, log, maxConcurrency, abortRuns, leases } = parts;
   const state: WorkerState = {
     running: new Set(),
     recordings: new Set(),
     ready: [],
     reserved: 0,
+    draining: false,
     peak: 0,
     depth: 0,
     wakeUp: null,
@@ -384,24 +478,22 @@ export function createWorker(options: WorkerOptions): Worker {
     state.wakeUp?.();
   }
 
-  /** Starts a run now if a slot is free, or keeps it waiting in memory. */
-  function runOrWait(
-    entry: Deno.KvEntry<DeliveryRecord>,
-    local: LocalDelivery | undefined,
-  ): void {
-    if (state.running.size < maxConcurrency) track(entry, local);
-    else state.ready.push({ entry, local });
+  /**
+   * Starts a run now if a slot is free, or keeps it waiting in memory (gives
+   * it back when draining).
+   */
+  function runOrWait(held: HeldLease, local: LocalDelivery | undefined): void {
+    if (state.running.size < maxConcurrency) track(held, local);
+    else if (state.draining) giveBack(parts, state, held);
+    else state.ready.push({ held, local });
   }
 
   /** Starts a run and tracks it in the concurrency set. */
-  function track(
-    entry: Deno.KvEntry<DeliveryRecord>,
-    local: LocalDelivery | undefined,
-  ): void {
-    const tracked: Promise<void> = runOne(parts, state, entry, local)
+  function track(held: HeldLease, local: LocalDelivery | undefined): void {
+    const tracked: Promise<void> = runOne(parts, state, held, local)
       .catch((err) => {
         log.error("worker error", {
-          delivery: entry.value.id,
+          delivery: held.leased.id,
           error: describeError(err),
         });
       })
@@ -416,9 +508,12 @@ export function createWorker(options: WorkerOptions): Worker {
   /** Starts leased deliveries waiting in memory while slots are free. */
   function startReady(): boolean {
     let started = false;
-    while (state.running.size < maxConcurrency && state.ready.length > 0) {
+    while (
+      !state.draining && state.running.size < maxConcurrency &&
+      state.ready.length > 0
+    ) {
       const next = state.ready.shift()!;
-      track(next.entry, next.local);
+      track(next.held, next.local);
       started = true;
     }
     return started;
@@ -427,10 +522,12 @@ export function createWorker(options: WorkerOptions): Worker {
   async function tickOnce(): Promise<number> {
     const free = maxConcurrency - state.running.size - state.ready.length;
     if (free <= 0 || abortRuns.signal.aborted) return 0;
-    const ids = await store.listDue(store.now(), free);
+    // Not one this process holds already (a lease it renews late).
+    const ids = (await store.listDue(store.now(), free))
+      .filter((id) => !leases.holds(id));
     // Lease them all at once: the leases share one group commit.
-    const until = store.now() + parts.handlerTimeoutMs + parts.leaseMarginMs;
-    const leases = await Promise.all(ids.map(async (id) => {
+    const until = store.now() + leases.leaseMs;
+    const taken = await Promise.all(ids.map(async (id) => {
       try {
         return await store.lease(id, until);
       } catch (err) {
@@ -439,11 +536,16 @@ export function createWorker(options: WorkerOptions): Worker {
       }
     }));
     let started = 0;
-    for (const entry of leases) {
+    for (const entry of taken) {
       if (entry === null) continue;
+      if (entry.value.status !== "running") {
+        // Its runs kept ending before an outcome and none is left: given up.
+        logGivenUp(deliveryLog(log, entry.value), entry.value);
+        continue;
+      }
       started++;
       // A fast-path run may have taken a slot while we were leasing.
-      runOrWait(entry, undefined);
+      runOrWait(leases.hold(entry), undefined);
     }
     return started;
   }
@@ -473,7 +575,7 @@ export function createWorker(options: WorkerOptions): Worker {
     start,
     wake,
     tick,
-    drain: (timeoutMs) => drainRuns(state, abortRuns, timeoutMs),
+    drain: (timeoutMs) => drainWorker(parts, state, timeoutMs),
     reserve() {
       if (abortRuns.signal.aborted) return null;
       const ahead = state.running.size + state.reserved + state.ready.length;
@@ -483,8 +585,9 @@ export function createWorker(options: WorkerOptions): Worker {
     },
     runLeased(entry, local) {
       state.reserved--;
-      runOrWait(entry, local);
+      runOrWait(leases.hold(entry), local);
     },
+    claimSeat: (seat) => claimSeat(parts, seat, wake),
     release() {
       state.reserved--;
       wake();

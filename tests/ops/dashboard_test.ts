@@ -535,7 +535,7 @@ Deno.test({
       kv,
       registry,
       now: () => Date.now() - skew,
-      worker: { pollMs: 50, retryBaseMs: 10, leaseMarginMs: 1000 },
+      worker: { pollMs: 50, retryBaseMs: 10 },
     });
     const stop = new AbortController();
     app.start(stop.signal);

@@ -3,11 +3,15 @@
 import assert from "node:assert/strict";
 import {
   finishAttempt,
+  giveUpRecord,
   holdsLease,
   INTERRUPTED_ERROR,
   leaseRecord,
   newRecord,
   rearmRecord,
+  reclaimRecord,
+  releaseRecord,
+  renewRecord,
 } from "../../lib/store/lifecycle.ts";
 import type {
   DeliveryRecord,
@@ -84,6 +88,23 @@ Deno.test("newRecord() with leaseUntil makes it running its first attempt until 
   assert.equal(r.attempts, 1);
   assert.equal(r.startedAt, 1_000);
   assert.equal(r.dueAt, 4_000);
+  assert.equal(r.owner, undefined, "no owner given");
+});
+
+Deno.test("newRecord() with leaseUntil and owner records who holds the lease; a queued one has no owner", () => {
+  const leased = newRecord(delivery, BODY, {
+    now: 1_000,
+    maxAttempts: 3,
+    leaseUntil: 4_000,
+    owner: "p1",
+  });
+  assert.equal(leased.owner, "p1");
+  const queued = newRecord(delivery, BODY, {
+    now: 1_000,
+    maxAttempts: 3,
+    owner: "p1",
+  });
+  assert.ok(!("owner" in queued));
 });
 
 Deno.test("leaseRecord() takes a due record: running, one more attempt, due at the lease's end", () => {
@@ -136,12 +157,93 @@ Deno.test("leaseRecord() leaves a running record alone until its lease expires, 
   assert.equal(holdsLease(again!, r), false, "the first run lost its lease");
 });
 
+Deno.test("leaseRecord() records its owner, and counts a lapsed run it takes again", () => {
+  const r = leaseRecord(running(1, { owner: "dead" }), 5_000, 9_000, "p2");
+  assert.equal(r?.owner, "p2");
+  assert.equal(r?.lapses, 1, "the first run ended without an outcome");
+  const fresh = leaseRecord(record(), 1_000, 9_000, "p2");
+  assert.equal(fresh?.owner, "p2");
+  assert.ok(!("lapses" in fresh!), "a queued record did not lapse");
+});
+
+Deno.test("leaseRecord() gives up a lapsed run that had used its last attempt instead of running it again", () => {
+  const crashed = running(3, { lapses: 2 });
+  assert.equal(leaseRecord(crashed, 4_999, 9_000, "p2"), null, "still leased");
+  const r = leaseRecord(crashed, 5_000, 9_000, "p2");
+  assert.deepEqual(r, giveUpRecord(crashed, 5_000));
+  assert.equal(r?.status, "dead");
+});
+
+Deno.test("giveUpRecord() turns a lapsed running record at its attempt limit into dead, saying why", () => {
+  const r = giveUpRecord(running(3, { lapses: 1 }), 6_000);
+  assert.equal(r?.status, "dead");
+  assert.equal(r?.attempts, 3, "no attempt is added");
+  assert.equal(r?.lapses, 2);
+  assert.equal(r?.dueAt, null);
+  assert.equal(r?.finishedAt, 6_000);
+  assert.equal(
+    r?.error,
+    "its run ended before recording an outcome 2 times (the process or its Worker died): given up after 3 attempts",
+  );
+  assert.match(giveUpRecord(running(3), 6_000)?.error ?? "", /outcome once/);
+});
+
+Deno.test("giveUpRecord() leaves alone what is still leased, has attempts left, or is not running", () => {
+  assert.equal(giveUpRecord(running(3), 4_999), null, "lease not lapsed");
+  assert.equal(giveUpRecord(running(2), 6_000), null, "an attempt is left");
+  for (const status of ["queued", "failed"] as const) {
+    assert.equal(
+      giveUpRecord(record({ status, attempts: 3, dueAt: 1_000 }), 6_000),
+      null,
+      status,
+    );
+  }
+  assert.equal(
+    giveUpRecord(running(3, { attemptLimit: 6 }), 6_000),
+    null,
+    "replayed: more attempts",
+  );
+});
+
+Deno.test("renewRecord() moves only the lease's end", () => {
+  const r = running(1, { owner: "p1" });
+  assert.deepEqual(renewRecord(r, 20_000), { ...r, dueAt: 20_000 });
+  assert.equal(holdsLease(renewRecord(r, 20_000), r), true);
+});
+
+Deno.test("reclaimRecord() makes a gone owner's running record due now, nothing else", () => {
+  const r = running(1, { owner: "gone" });
+  assert.deepEqual(reclaimRecord(r, "gone", 3_000), { ...r, dueAt: 3_000 });
+  assert.equal(reclaimRecord(r, "alive", 3_000), null, "another owner's");
+  assert.equal(reclaimRecord(r, "gone", 5_000), null, "due already");
+  assert.equal(
+    reclaimRecord(record({ owner: "gone" }), "gone", 500),
+    null,
+    "not running",
+  );
+  const taken = leaseRecord(reclaimRecord(r, "gone", 3_000)!, 3_000, 9_000);
+  assert.equal(taken?.attempts, 2, "taken again at once, counting an attempt");
+});
+
+Deno.test("releaseRecord() gives back a lease unrun: queued, due now, the attempt not counted", () => {
+  const r = releaseRecord(running(1, { rerun: true }), 3_000);
+  assert.equal(r.status, "queued");
+  assert.equal(r.attempts, 0);
+  assert.equal(r.dueAt, 3_000);
+  assert.equal(r.rerun, false, "it runs again anyway");
+});
+
 Deno.test("holdsLease() is true for the run that was leased, false once it changed", () => {
   const leased = running();
   assert.equal(holdsLease({ ...leased, updatedAt: 3_000 }, leased), true);
   assert.equal(holdsLease({ ...leased, startedAt: 2_001 }, leased), false);
   assert.equal(holdsLease({ ...leased, status: "done" }, leased), false);
   assert.equal(holdsLease({ ...leased, status: "queued" }, leased), false);
+  assert.equal(
+    holdsLease({ ...leased, owner: "another" }, leased),
+    false,
+    "another owner's lease",
+  );
 });
 
 Deno.test("rearmRecord() queues a final record with MAX_ATTEMPTS more attempts", async (t) => {

@@ -402,3 +402,79 @@ Deno.test("upload ids start with the time, so body chunks are written in key ord
   }
   assert.deepEqual(chunkOrder, uploads);
 });
+
+Deno.test("leases carry the store's owner: at acceptance and when taken", async () => {
+  await using tmp = await tempKv();
+  let now = 1_000;
+  const store = new DeliveryStore({
+    kv: tmp.kv,
+    ttlMs: DAY,
+    maxAttempts: 5,
+    now: () => now,
+    owner: "p1",
+  });
+  assert.equal(store.owner, "p1");
+  await store.accept(await delivery("fast"), { leaseUntil: 9_000 });
+  assert.equal((await store.get("fast"))?.owner, "p1");
+  await store.accept(await delivery("slow"));
+  assert.equal((await store.get("slow"))?.owner, undefined);
+  now = 2_000;
+  assert.equal((await store.lease("slow", 9_000))?.value.owner, "p1");
+  const other = new DeliveryStore({ kv: tmp.kv, ttlMs: DAY, maxAttempts: 5 });
+  assert.notEqual(other.owner, store.owner, "a random id by default");
+});
+
+Deno.test("lease() gives up a lapsed run that had used its last attempt: dead, committed, not leased", async () => {
+  await using tmp = await tempKv();
+  let now = 1_000;
+  const store = new DeliveryStore({
+    kv: tmp.kv,
+    ttlMs: DAY,
+    maxAttempts: 2,
+    now: () => now,
+  });
+  // Stored leased (attempt 1); the process dies; leased again (attempt 2);
+  // that process dies too.
+  await store.accept(await delivery("doomed"), { leaseUntil: 2_000 });
+  now = 2_000;
+  assert.equal((await store.lease("doomed", 3_000))?.value.attempts, 2);
+  now = 3_000;
+  const entry = await store.lease("doomed", 4_000);
+  assert.equal(entry?.value.status, "dead", "given up, not run a third time");
+  const record = await store.get("doomed");
+  assert.equal(record?.status, "dead");
+  assert.equal(record?.attempts, 2);
+  assert.match(record?.error ?? "", /given up after 2 attempts/);
+  assert.deepEqual(await store.listDue(1e12, 10), [], "nothing due any more");
+});
+
+Deno.test("takeSeat() answers who had the seat before; reclaim() makes that owner's leases due now", async () => {
+  await using tmp = await tempKv();
+  let now = 1_000;
+  const options = { kv: tmp.kv, ttlMs: DAY, maxAttempts: 5, now: () => now };
+  const dead = new DeliveryStore({ ...options, owner: "dead" });
+  const alive = new DeliveryStore({ ...options, owner: "alive" });
+  assert.equal(await dead.takeSeat("host 0.0.0.0:8000 /kv"), null, "empty");
+  assert.equal(await dead.takeSeat("host 0.0.0.0:8000 /kv"), null, "its own");
+  for (const id of ["r1", "r2"]) {
+    await dead.accept(await delivery(id), { leaseUntil: 16_000 });
+  }
+  await dead.accept(await delivery("q1")); // queued: due already
+  await alive.accept(await delivery("other"), { leaseUntil: 16_000 });
+
+  now = 2_000;
+  const restarted = new DeliveryStore({ ...options, owner: "restarted" });
+  assert.equal(await restarted.takeSeat("host 0.0.0.0:8000 /kv"), "dead");
+  assert.equal(await restarted.takeSeat("host 0.0.0.0:9000 /kv"), null);
+  assert.equal(await restarted.reclaim("dead", 15_000), 2);
+  assert.deepEqual((await restarted.listDue(2_000, 10)).sort(), [
+    "q1",
+    "r1",
+    "r2",
+  ]);
+  assert.equal((await restarted.get("other"))?.dueAt, 16_000, "not touched");
+  const taken = await restarted.lease("r1", 17_000);
+  assert.equal(taken?.value.attempts, 2);
+  assert.equal(taken?.value.owner, "restarted");
+  assert.equal(await restarted.reclaim("dead", 15_000), 0, "nothing left");
+});

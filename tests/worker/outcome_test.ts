@@ -153,3 +153,39 @@ Deno.test("recordOutcome() does not count a failure during a shutdown", async ()
     kv.close();
   }
 });
+
+Deno.test("recordOutcome() logs a run cut short by a shutdown as interrupted at info, never as dead", async () => {
+  const { kv, leased, logs, options } = await leasedOne(1);
+  try {
+    const stop = new AbortController();
+    stop.abort();
+    await recordOutcome(
+      leased,
+      { outcome: "error", ms: 1, error: "aborted", handler: "push" },
+      logs.log,
+      { ...options, shutdown: stop.signal },
+    );
+    assert.deepEqual(logs.lines.map((l) => [l.level, l.msg, l.status]), [
+      [
+        "info",
+        "delivery interrupted by the shutdown; it runs again",
+        "queued",
+      ],
+    ]);
+  } finally {
+    kv.close();
+  }
+});
+
+Deno.test("recordOutcome() logs a run replayed while it ran at info: it runs again", async () => {
+  const { kv, store, leased, logs, options } = await leasedOne();
+  try {
+    await store.rearm("d1", "replay");
+    await recordOutcome(leased, { outcome: "ok", ms: 1 }, logs.log, options);
+    assert.deepEqual(logs.lines.map((l) => [l.level, l.msg]), [
+      ["info", "delivery replayed while it ran; it runs again"],
+    ]);
+  } finally {
+    kv.close();
+  }
+});

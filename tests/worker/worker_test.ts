@@ -5,6 +5,8 @@ import assert from "node:assert/strict";
 import { type App, createApp } from "../../lib/app.ts";
 import { reservedUntil } from "../../lib/worker/worker.ts";
 import type { HandlerContext, HandlerRegistry } from "../../lib/dispatch.ts";
+import { DeliveryStore } from "../../lib/store/store.ts";
+import type { IncomingDelivery } from "../../lib/store/types.ts";
 import {
   captureLogger,
   deliveryRequest,
@@ -31,7 +33,7 @@ async function run(
     log: logs.log,
     kv,
     registry,
-    worker: { pollMs: 20, retryBaseMs: 10, leaseMarginMs: 200 },
+    worker: { pollMs: 20, retryBaseMs: 10, leaseMs: 300 },
   });
   const stop = new AbortController();
   app.start(stop.signal);
@@ -470,24 +472,176 @@ Deno.test("a running app holds the deadline timer until its signal aborts; on De
   }
 });
 
-Deno.test("reservedUntil() leases a fast-path delivery for the rounds of runs ahead of it", () => {
-  const limits = {
-    maxConcurrency: 2,
-    handlerTimeoutMs: 100,
-    leaseMarginMs: 10,
-  };
-  assert.equal(reservedUntil(0, 1_000, limits), 1_110, "a free slot: one run");
-  assert.equal(reservedUntil(1, 1_000, limits), 1_110);
-  assert.equal(reservedUntil(2, 1_000, limits), 1_210, "behind one round");
-  assert.equal(reservedUntil(7, 1_000, limits), 1_410);
+Deno.test("reservedUntil() leases a fast-path delivery for one lease length, however many are ahead", () => {
+  const limits = { maxConcurrency: 2, leaseMs: 15_000 };
+  assert.equal(reservedUntil(0, 1_000, limits), 16_000, "a free slot");
+  assert.equal(reservedUntil(2, 1_000, limits), 16_000, "behind one round");
+  assert.equal(reservedUntil(7, 1_000, limits), 16_000, "it is renewed");
 });
 
 Deno.test("reservedUntil() refuses once the local queue holds four times MAX_CONCURRENCY", () => {
-  const limits = {
-    maxConcurrency: 2,
-    handlerTimeoutMs: 100,
-    leaseMarginMs: 10,
-  };
+  const limits = { maxConcurrency: 2, leaseMs: 15_000 };
   assert.equal(reservedUntil(8, 1_000, limits), null);
   assert.equal(reservedUntil(9, 1_000, limits), null);
+});
+
+/** A delivery as the receiver hands it to the store. */
+function incoming(id: string): IncomingDelivery {
+  const body = new TextEncoder().encode(
+    `{"ref":"refs/heads/main","n":"${id}"}`,
+  );
+  return {
+    id,
+    event: "push",
+    action: undefined,
+    hookId: undefined,
+    target: undefined,
+    headers: {},
+    body,
+    kind: "json",
+    digest: id.padEnd(64, "0"),
+    receivedAt: Date.now(),
+    repository: undefined,
+    sender: undefined,
+  };
+}
+
+Deno.test("a lapsed lease whose run had used its last attempt ends dead, logged once, and is not run again", async () => {
+  const ran: string[] = [];
+  await using r = await run({
+    push: { default: (ctx: HandlerContext) => void ran.push(ctx.delivery) },
+  }, { MAX_ATTEMPTS: "2" });
+  // Stored leased by a process that died during the run (attempt 1), then
+  // taken again by one that died too (attempt 2).
+  const dead = new DeliveryStore({
+    kv: r.app.kv,
+    ttlMs: 60_000,
+    maxAttempts: 2,
+  });
+  const accepted = await dead.accept(incoming("doomed"), {
+    leaseUntil: Date.now() + 100,
+  });
+  assert.ok(accepted.status === "queued" && accepted.leased);
+  await dead.update(accepted.leased, {
+    ...accepted.leased.value,
+    attempts: 2,
+    lapses: 1,
+  });
+  await r.waitStatus("doomed", "dead");
+  const record = await r.app.store.get("doomed");
+  assert.equal(record?.attempts, 2);
+  assert.match(
+    record?.error ?? "",
+    /ended before recording an outcome 2 times \(the process or its Worker died\): given up after 2 attempts/,
+  );
+  (await r.post({ id: "fine", event: "push" })).body?.cancel();
+  await r.waitStatus("fine", "done");
+  assert.deepEqual(ran, ["fine"], "the doomed delivery never ran again");
+  const errors = r.logs.lines.filter((l) => l.level === "error");
+  assert.deepEqual(errors.map((l) => [l.msg, l.delivery, l.status]), [
+    ["delivery dead", "doomed", "dead"],
+  ]);
+});
+
+Deno.test("a lease is short and renewed while its run lasts; the outcome commits over the renewals", async () => {
+  let release: () => void = () => {};
+  await using r = await run({
+    push: {
+      default: () => new Promise<void>((resolve) => release = resolve),
+    },
+  });
+  (await r.post({ id: "long", event: "push" })).body?.cancel();
+  const first = (await r.app.store.get("long"))!;
+  assert.equal(first.status, "running");
+  assert.ok(first.dueAt! <= Date.now() + 300, "a lease of leaseMs (300 ms)");
+  // Well past the first lease's end, nobody else can take it: it was renewed.
+  await waitFor(() => Date.now() > first.dueAt! + 300, 5000, "two leases");
+  const renewed = (await r.app.store.get("long"))!;
+  assert.ok(renewed.dueAt! > first.dueAt!, "renewed");
+  const other = new DeliveryStore({
+    kv: r.app.kv,
+    ttlMs: 60_000,
+    maxAttempts: 5,
+  });
+  assert.equal(await other.lease("long", Date.now() + 1000), null);
+  release();
+  await r.waitStatus("long", "done");
+  const done = (await r.app.store.get("long"))!;
+  assert.equal(done.attempts, 1, "ran once");
+  assert.equal(done.dueAt, null);
+  assert.ok(
+    !r.logs.lines.some((l) => /lease lost/.test(String(l.msg))),
+    "the outcome was recorded against the renewed lease",
+  );
+});
+
+Deno.test("claimSeat() takes back the leases of the process that had the seat: they run at once", async () => {
+  const ran: number[] = [];
+  await using r = await run({
+    push: { default: (ctx: HandlerContext) => void ran.push(ctx.attempt) },
+  });
+  const dead = new DeliveryStore({
+    kv: r.app.kv,
+    ttlMs: 60_000,
+    maxAttempts: 5,
+  });
+  await dead.takeSeat("a seat");
+  // Leased to the dead process for one of its lease lengths (this worker's
+  // is 300 ms; the reclaim looks one lease and a second ahead).
+  await dead.accept(incoming("orphan"), { leaseUntil: Date.now() + 1_200 });
+  assert.equal(await r.app.worker.claimSeat("a seat"), 1);
+  await r.waitStatus("orphan", "done");
+  assert.deepEqual(ran, [2], "run again, as its second attempt");
+  assert.ok(
+    r.logs.lines.some((l) => l.reclaimed === 1),
+    "the reclaim is logged",
+  );
+  assert.equal(await r.app.worker.claimSeat("a seat"), 0, "its own seat now");
+});
+
+Deno.test("a drain gives back the leases waiting for a slot: queued, attempt not counted, never started", async () => {
+  const ran: string[] = [];
+  let release: () => void = () => {};
+  const logs = captureLogger("info");
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const app = await createApp({
+      config: testConfig({ MAX_CONCURRENCY: "1" }),
+      log: logs.log,
+      kv,
+      registry: {
+        push: {
+          default(ctx: HandlerContext) {
+            ran.push(ctx.delivery);
+            return new Promise<void>((resolve) => release = resolve);
+          },
+        },
+      },
+      worker: { pollMs: 20 },
+    });
+    const stop = new AbortController();
+    app.start(stop.signal);
+    for (const id of ["busy", "waiting"]) {
+      const res = await app.fetch(
+        await deliveryRequest({ id, event: "push" }),
+        fakeInfo(),
+      );
+      await res.body?.cancel();
+    }
+    await waitFor(() => ran.includes("busy"), 5000, "the first run");
+    assert.equal((await app.store.get("waiting"))?.status, "running");
+    stop.abort();
+    const closed = app.close(5000);
+    release(); // the running one ends within the drain
+    await closed;
+    assert.deepEqual(ran, ["busy"], "the waiting one never started");
+    assert.equal((await app.store.get("busy"))?.status, "done");
+    const waiting = await app.store.get("waiting");
+    assert.equal(waiting?.status, "queued");
+    assert.equal(waiting?.attempts, 0, "no attempt used");
+    assert.deepEqual(await app.store.listDue(Date.now(), 10), ["waiting"]);
+    assert.ok(!logs.lines.some((l) => l.level === "error"), "no error line");
+  } finally {
+    kv.close();
+  }
 });
