@@ -307,34 +307,6 @@ Deno.test("main.ts exits non-zero naming KV_PATH when the KV cannot be opened", 
   assert.match(server.lines.join("\n"), /KV_PATH .*could not be opened/);
 });
 
-Deno.test("a floating rejection or a timer's throw in a handler never ends the process", async () => {
-  const fixture =
-    new URL("../fixtures/misbehaving_handlers.ts", import.meta.url).pathname;
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--config",
-      new URL("../../deno.json", import.meta.url).pathname,
-      "--allow-env",
-      fixture,
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder().decode(out.stdout) +
-    new TextDecoder().decode(out.stderr);
-  assert.equal(out.code, 0, text);
-  assert.match(
-    text,
-    /"msg":"unhandled rejection".*floating rejection from a handler/,
-  );
-  assert.match(
-    text,
-    /"msg":"uncaught exception".*thrown from a handler's timer/,
-  );
-  assert.match(text, /"msg":"alive","status":"done"/);
-});
-
 Deno.test("main.ts exits non-zero naming HOST and PORT when it cannot listen", async () => {
   const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   try {
