@@ -3,6 +3,10 @@
  * Deploy: starts the app from the environment (`lib/boot.ts`) and exports
  * `{ fetch }`; the runtime listens. `deno run` uses `main.ts` instead.
  *
+ * The runtime owns the listener here: when its `accept` fails (no file
+ * descriptor left) the rejection reaches the process guard, which logs it
+ * and exits 1 for the supervisor to restart the process.
+ *
  * @module
  */
 

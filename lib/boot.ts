@@ -3,10 +3,11 @@
  * `main.ts` (`deno run`, which listens itself) and `serve.ts` (`deno serve`
  * and Deno Deploy, where the runtime listens). It reads the environment and
  * `.env`, stops the process with a clear message on a bad configuration or
- * an unopenable KV, installs the process guards, builds and starts the app,
- * and shuts down on SIGTERM/SIGINT. Once `main.ts` listens, it takes the
- * process's seat ({@link seatOf}), so that a restarted process takes back
- * the leases of the one it replaces. It does not listen.
+ * an unopenable KV, installs the process guard (anything unhandled ends the
+ * process), builds and starts the app, and shuts down on SIGTERM/SIGINT. Once
+ * `main.ts` listens, it takes the process's seat ({@link seatOf}), so that a
+ * restarted process takes back the leases of the one it replaces. It does
+ * not listen.
  *
  * @module
  */
@@ -20,7 +21,7 @@ import {
 } from "./config/config.ts";
 import { guardProcess } from "./ops/guard.ts";
 import { createLogger, type Logger } from "./ops/log.ts";
-import { errorMessage } from "./_util/errors.ts";
+import { errorMessage, StartupError } from "./_util/errors.ts";
 
 /** A started hookgate, as the entry modules see it. */
 export interface Booted {
@@ -30,10 +31,12 @@ export interface Booted {
   /** Aborts when shutdown begins (the app's worker and refresher stop). */
   stop: AbortController;
   /**
-   * Shuts down as on SIGTERM: stop accepting (`before`, e.g. the listener's
-   * own shutdown), let running handlers finish (bounded), close KV, exit 0.
+   * Shuts down as on SIGTERM: stop accepting (`beforeClose`, e.g. the
+   * listener's own shutdown), let running handlers finish (bounded), close
+   * KV, exit with `code` (0 for a signal; 1 when the process cannot go on,
+   * e.g. its listener is lost, so that a supervisor restarts it).
    */
-  shutdown(signal: string): Promise<void>;
+  shutdown(reason: string, code?: number): Promise<void>;
   /**
    * The process listens on `addr` (`deno run`): it takes its seat and the
    * leases of the process that had it before, in the background.
@@ -109,7 +112,8 @@ export async function boot(
     format: config.logFormat,
   });
 
-  // Nothing a handler does may take the process down.
+  // Handlers run in Workers: anything unhandled here is our own fault, and
+  // ends the process (logged) rather than leaving it in an unknown state.
   guardProcess(log);
 
   if (config.ipAllowlist === "off") {
@@ -122,6 +126,10 @@ export async function boot(
   try {
     app = await createApp({ ...appOptions, config, log });
   } catch (err) {
+    if (err instanceof StartupError) {
+      log.error(`Cannot start: ${err.message}`);
+      Deno.exit(1);
+    }
     const where = config.kvPath === ""
       ? "the managed KV"
       : `KV_PATH ${JSON.stringify(config.kvPath)}`;
@@ -134,15 +142,15 @@ export async function boot(
   app.start(stop.signal);
 
   let shuttingDown = false;
-  async function shutdown(signal: string): Promise<void> {
+  async function shutdown(reason: string, code = 0): Promise<void> {
     if (shuttingDown) return;
     shuttingDown = true;
-    log.info("shutting down", { signal });
+    log.info("shutting down", { signal: reason });
     stop.abort();
     await beforeClose();
     await app.close(Math.min(config.handlerTimeoutMs, 10_000));
-    log.info("stopped");
-    Deno.exit(0);
+    log.info("stopped", { code });
+    Deno.exit(code);
   }
   for (const signal of ["SIGTERM", "SIGINT"] as const) {
     try {

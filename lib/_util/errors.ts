@@ -46,3 +46,21 @@ export function describeError(err: unknown): string {
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
+
+/**
+ * A problem with how the server was started (a permission, a setting) that
+ * its message explains to the operator in full.
+ *
+ * @example
+ * ```ts
+ * import { StartupError } from "./errors.ts";
+ * new StartupError("add --allow-read=./lib").message; // "add --allow-read=./lib"
+ * ```
+ */
+export class StartupError extends Error {
+  /** @param message what is wrong and how to fix it */
+  constructor(message: string) {
+    super(message);
+    this.name = "StartupError";
+  }
+}

@@ -10,17 +10,25 @@
 
 /** Longest `X-GitHub-Event` / `X-GitHub-Delivery` value accepted. */
 export const MAX_HEADER_LENGTH = 100;
+/**
+ * C0, DEL and C1 controls. Deno hands header bytes 0x80–0xFF to JavaScript
+ * as the Latin-1 characters U+0080–U+00FF, so the bytes 0x80–0x9F arrive as
+ * C1 controls.
+ */
 // deno-lint-ignore no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f]/;
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 /** A `Content-Length` we believe: digits only, at most 15 of them. */
 const LENGTH = /^[0-9]{1,15}$/;
 
 /** What {@link checkHeader} found. */
-export type HeaderCheck = "missing" | "bad" | "ok";
+export type HeaderCheck = "missing" | "bad" | "repeated" | "ok";
 
 /**
- * Whether a required header is missing (absent or empty), bad (longer than
- * {@link MAX_HEADER_LENGTH} or with a control character) or ok.
+ * Whether a delivery header (`X-GitHub-Event`, `X-GitHub-Delivery`) is
+ * missing (absent or empty), bad (longer than {@link MAX_HEADER_LENGTH} or
+ * with a control character), repeated (a comma: what `Headers` makes of a
+ * header sent twice, `"a, b"`; neither an event name nor a delivery GUID
+ * ever holds one) or ok.
  *
  * @example
  * ```ts
@@ -28,11 +36,13 @@ export type HeaderCheck = "missing" | "bad" | "ok";
  * checkHeader("push"); // "ok"
  * checkHeader(null); // "missing"
  * checkHeader("bad\u0001event"); // "bad"
+ * checkHeader("push, issues"); // "repeated"
  * ```
  */
 export function checkHeader(value: string | null): HeaderCheck {
   if (value === null || value === "") return "missing";
   if (value.length > MAX_HEADER_LENGTH || CONTROL.test(value)) return "bad";
+  if (value.includes(",")) return "repeated";
   return "ok";
 }
 

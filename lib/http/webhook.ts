@@ -219,6 +219,14 @@ function headerProblem(
       `The ${name} header is missing.`,
     );
   }
+  if (state === "repeated") {
+    return reject(
+      deps,
+      400,
+      "bad_header",
+      `The ${name} header must be sent once (its value never holds a comma).`,
+    );
+  }
   return reject(
     deps,
     400,

@@ -12,6 +12,7 @@ import { HANDLERS } from "../handlers/mod.ts";
 import type { Logger } from "../ops/log.ts";
 import type { Deadlines } from "../_util/deadline.ts";
 import { createPool } from "./pool.ts";
+import { StartupError } from "../_util/errors.ts";
 import { createInlineRunner, type HandlerRunner } from "./run.ts";
 
 /** The module the pool's isolates load their handlers from. */
@@ -83,7 +84,7 @@ export function createHandlerRunner(
     return createInlineRunner(HANDLERS, deadlines);
   }
   const missing = missingReadPermission(CODE_DIR);
-  if (missing !== null) throw new Error(missing);
+  if (missing !== null) throw new StartupError(missing);
   return createPool({
     module: options.module ?? HANDLERS_MODULE,
     size: config.maxConcurrency,

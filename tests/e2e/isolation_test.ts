@@ -104,7 +104,10 @@ Deno.test("without read access to lib/ the server stops at start, naming the fla
     const text = new TextDecoder().decode(out.stdout) +
       new TextDecoder().decode(out.stderr);
     assert.equal(out.code, 1, text);
-    assert.match(text, /Worker isolates.*--allow-read/);
+    assert.match(
+      text,
+      /Cannot start: Handlers run in Worker isolates.*--allow-read/,
+    );
     assert.doesNotMatch(text, /It's a Secret/);
   } finally {
     await Deno.remove(cwd, { recursive: true });

@@ -2,12 +2,13 @@ import assert from "node:assert/strict";
 import {
   checkHeader,
   declaredLength,
+  type HeaderCheck,
   isIdentityEncoding,
   MAX_HEADER_LENGTH,
 } from "../../lib/http/checks.ts";
 
-Deno.test("checkHeader() tells a missing, a bad and a sane header apart", async (t) => {
-  const table: [string, string | null, "missing" | "bad" | "ok"][] = [
+Deno.test("checkHeader() tells a missing, a bad, a repeated and a sane header apart", async (t) => {
+  const table: [string, string | null, HeaderCheck][] = [
     ["absent", null, "missing"],
     ["empty", "", "missing"],
     ["an event name", "pull_request", "ok"],
@@ -18,6 +19,19 @@ Deno.test("checkHeader() tells a missing, a bad and a sane header apart", async 
     ["a newline", "push\n", "bad"],
     ["DEL", "push\u007f", "bad"],
     ["a space (not a control character)", "push event", "ok"],
+    ["C1: U+0080 (byte 0x80 as Deno hands it over)", "push\u0080", "bad"],
+    ["C1: U+0085 (next line)", "pu\u0085sh", "bad"],
+    ["C1: U+009F", "\u009fpush", "bad"],
+    ["U+00A0 (Latin-1, not a control character)", "push\u00a0", "ok"],
+    ["U+00E9 (Latin-1 é)", "caf\u00e9", "ok"],
+    ["sent twice (as Headers joins it)", "push, issues", "repeated"],
+    [
+      "two GUIDs joined",
+      "72d3162e-cc78-11e3-81ab-4c9367dc0958, 72d3162e-cc78-11e3-81ab-4c9367dc0959",
+      "repeated",
+    ],
+    ["a comma alone", "push,issues", "repeated"],
+    ["a control character and a comma: bad first", "a\u0001, b", "bad"],
   ];
   for (const [name, value, expected] of table) {
     await t.step(name, () => assert.equal(checkHeader(value), expected));

@@ -185,6 +185,17 @@ Deno.test("headers", async (t) => {
       "bad_header",
     ],
     ["tab in delivery", { "x-github-delivery": "a\tb" }, "bad_header"],
+    [
+      "C1 control (byte 0x85) in event",
+      { "x-github-event": "pu\u0085sh" },
+      "bad_header",
+    ],
+    [
+      "C1 control (byte 0x9f) in delivery",
+      { "x-github-delivery": "abc\u009f" },
+      "bad_header",
+    ],
+    ["comma in event", { "x-github-event": "push,issues" }, "bad_header"],
   ];
   for (const [name, headers, code] of rows) {
     await t.step(`${name} → 400 ${code}`, async () => {
@@ -194,6 +205,23 @@ Deno.test("headers", async (t) => {
         if (v === "") req.headers.delete(k);
       }
       await expectError(await h.handle(req), 400, code);
+    });
+  }
+  for (const name of ["X-GitHub-Event", "X-GitHub-Delivery"]) {
+    await t.step(`${name} sent twice → 400 bad_header`, async () => {
+      const req = await deliveryRequest({ event: "push" });
+      req.headers.append(
+        name,
+        name === "X-GitHub-Event" ? "issues" : "other-id",
+      );
+      const res = await h.handle(req);
+      assert.equal(res.status, 400);
+      const body = await res.json();
+      assert.equal(body.error, "bad_header");
+      assert.match(
+        body.message,
+        new RegExp(`${name} header must be sent once`),
+      );
     });
   }
   await t.step("exactly 100 characters is fine", async () => {
