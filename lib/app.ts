@@ -26,6 +26,7 @@ import { importSecrets } from "./security/signature.ts";
 import { DeliveryStore } from "./store/store.ts";
 import { createWorker, type Worker } from "./worker/worker.ts";
 import { createAccept } from "./worker/accept.ts";
+import { createStoreHealth } from "./store/health.ts";
 
 /** Options of {@link createApp}; everything but `config` and `log` has a default. */
 export interface AppOptions {
@@ -144,7 +145,8 @@ export async function createApp(options: AppOptions): Promise<App> {
   registerGauges(metrics, worker, meta, share);
 
   // The durable fast path: stored leased to this worker when it has room.
-  const accept = createAccept({ store, worker });
+  const health = createStoreHealth({ now: options.now });
+  const accept = createAccept({ store, worker, health });
 
   let closed = false;
   const readiness = createReadiness({
@@ -152,6 +154,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     kv,
     worker,
     isClosed: () => closed,
+    health,
     ...(options.now ? { now: options.now } : {}),
   });
 
