@@ -26,6 +26,8 @@ import { DeliveryStore } from "./store/store.ts";
 import { createWorker, type Worker } from "./worker/worker.ts";
 import { createAccept } from "./worker/accept.ts";
 import { createHandlerRunner } from "./worker/runner.ts";
+import { createStoreHealth } from "./store/health.ts";
+import { createAdminAuth } from "./security/auth.ts";
 
 /** Options of {@link createApp}; everything but `config` and `log` has a default. */
 export interface AppOptions {
@@ -157,7 +159,8 @@ export async function createApp(options: AppOptions): Promise<App> {
   registerGauges(metrics, worker, meta, share);
 
   // The durable fast path: stored leased to this worker when it has room.
-  const accept = createAccept({ store, worker });
+  const health = createStoreHealth({ now: options.now });
+  const accept = createAccept({ store, worker, health });
 
   let closed = false;
   const readiness = createReadiness({
@@ -165,10 +168,13 @@ export async function createApp(options: AppOptions): Promise<App> {
     kv,
     worker,
     isClosed: () => closed,
+    health,
     ...(options.now ? { now: options.now } : {}),
   });
+  const { adminToken: token, trustedProxies } = config;
+  const auth = createAdminAuth({ token: token ?? "", trustedProxies, log });
 
-  const fetch = createHandler({
+  const handle = createHandler({
     config,
     keys,
     // Revalidating on requests is for Deno Deploy, where no timer runs; a
@@ -183,14 +189,20 @@ export async function createApp(options: AppOptions): Promise<App> {
     readiness,
     renderMetrics: share.render,
     routes: [
-      createAdminRoute({ store, token: config.adminToken, wake: worker.wake }),
-      createDashboardRoute({ token: config.adminToken }),
+      createAdminRoute({ store, token, wake: worker.wake, auth, log }),
+      createDashboardRoute({ token, auth }),
     ],
     deadlines,
     // One budget for the body buffers this app sizes up front.
     bodyBudget: createBodyBudget(),
     ...(options.now ? { now: options.now } : {}),
   });
+
+  // The admin token check counts wrong guesses per client: it needs the peer.
+  const fetch: App["fetch"] = (request, info) => {
+    auth.note(request, info);
+    return handle(request, info);
+  };
 
   let running: Promise<unknown>[] = [];
   let releaseDeadlines: (() => void) | undefined;

@@ -46,7 +46,7 @@ function hostPort(url: URL): string {
  * ```ts
  * import { loadConfig } from "../lib/config/config.ts";
  * import { productionFlags } from "./flags.ts";
- * productionFlags(loadConfig({ GITHUB_WEBHOOK_SECRET: "x" }))[0];
+ * productionFlags(loadConfig({ GITHUB_WEBHOOK_SECRET: "It's a Secret to Everybody" }))[0];
  * // "--allow-net=0.0.0.0:8000,api.github.com:443"
  * ```
  */

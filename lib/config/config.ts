@@ -7,7 +7,12 @@
  * @module
  */
 
-import { type Cidr, parseCidr, parseIp } from "../security/cidr.ts";
+import {
+  type Cidr,
+  effectivePrefix,
+  parseCidr,
+  parseIp,
+} from "../security/cidr.ts";
 import { LOG_LEVELS, type LogFormat, type LogLevel } from "../ops/log.ts";
 
 /** Every variable hookgate reads, in the contract's order. */
@@ -82,6 +87,20 @@ const HOSTNAME =
   /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 /** The longest delay `setTimeout` honours (2^31 - 1 ms, about 24.8 days). */
 const MAX_TIMER_MS = 2_147_483_647;
+/** The shortest `GITHUB_WEBHOOK_SECRET` and `ADMIN_TOKEN` accepted, in characters. */
+export const MIN_SECRET_LENGTH = 16;
+/**
+ * The widest ranges `TRUSTED_PROXIES` and `EXTRA_ALLOWED_CIDRS` take: the
+ * widest private block of each family (`10.0.0.0/8`; `fc00::/7`, every
+ * unique-local address). Anything wider, such as `0.0.0.0/0`, lets anyone
+ * through.
+ */
+export const MIN_CIDR_PREFIX = { 4: 8, 6: 7 } as const;
+/** What a too-wide range of each CIDR variable would give away. */
+const WIDE_CIDR_RISK: Record<string, string> = {
+  TRUSTED_PROXIES: "any client could forge X-Forwarded-For",
+  EXTRA_ALLOWED_CIDRS: "anyone could pass the IP allowlist",
+};
 
 /**
  * Parses and validates the environment. Throws a {@link ConfigError} naming
@@ -90,7 +109,7 @@ const MAX_TIMER_MS = 2_147_483_647;
  * @example
  * ```ts
  * import { loadConfig } from "./config.ts";
- * const config = loadConfig({ GITHUB_WEBHOOK_SECRET: "s3cret" });
+ * const config = loadConfig({ GITHUB_WEBHOOK_SECRET: "It's a Secret to Everybody" });
  * config.port; // 8000
  * ```
  */
@@ -148,8 +167,15 @@ export function loadConfig(env: Env): Config {
       const item = part.trim();
       if (item === "") continue;
       const cidr = parseCidr(item);
+      const wide = cidr && tooWide(cidr);
       if (cidr === null) {
         problems.push(`${name} holds an invalid CIDR: ${JSON.stringify(item)}`);
+      } else if (wide) {
+        problems.push(
+          `${name} holds ${cidr.text}, wider than ${wide}: ${
+            WIDE_CIDR_RISK[name]
+          }`,
+        );
       } else out.push(cidr);
     }
     return out;
@@ -161,8 +187,20 @@ export function loadConfig(env: Env): Config {
     problems.push(
       "GITHUB_WEBHOOK_SECRET is not set: create one with `deno task secret` and give the same value to GitHub",
     );
+  } else if (tooShort(secret.trim())) {
+    problems.push(
+      `GITHUB_WEBHOOK_SECRET is shorter than ${MIN_SECRET_LENGTH} characters: create a strong one with \`deno task secret\` and give the same value to GitHub`,
+    );
   }
+  // The previous secret is not held to the length: rotating away from a
+  // weak secret must stay possible.
   const previous = env.GITHUB_WEBHOOK_SECRET_PREVIOUS;
+  const adminToken = env.ADMIN_TOKEN?.trim() ? env.ADMIN_TOKEN : undefined;
+  if (adminToken !== undefined && tooShort(adminToken.trim())) {
+    problems.push(
+      `ADMIN_TOKEN is shorter than ${MIN_SECRET_LENGTH} characters: use a random value such as the one \`deno task secret\` prints`,
+    );
+  }
 
   const port = get("PORT") === "0" ? 0 : int("PORT", 8000, 65535);
   const host = get("HOST") ?? "0.0.0.0";
@@ -222,7 +260,7 @@ export function loadConfig(env: Env): Config {
     ),
     githubToken: get("GITHUB_TOKEN"),
     kvPath: deploy && env.KV_PATH === undefined ? "" : kvPath,
-    adminToken: env.ADMIN_TOKEN?.trim() ? env.ADMIN_TOKEN : undefined,
+    adminToken,
     handlerTimeoutMs: int("HANDLER_TIMEOUT_MS", 30_000, MAX_TIMER_MS),
     maxConcurrency: int("MAX_CONCURRENCY", 8),
     bodyTimeoutMs: int("BODY_TIMEOUT_MS", 10_000, MAX_TIMER_MS),
@@ -234,6 +272,27 @@ export function loadConfig(env: Env): Config {
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
+}
+
+/** Whether a secret has fewer than {@link MIN_SECRET_LENGTH} characters (code points). */
+function tooShort(secret: string): boolean {
+  let n = 0;
+  for (const _ of secret) if (++n >= MIN_SECRET_LENGTH) return false;
+  return true;
+}
+
+/**
+ * The limit `cidr` breaks (`"/8"`, `"/8 (IPv4-mapped)"`, `"/7"`) when it is
+ * wider than {@link MIN_CIDR_PREFIX} for its family as the matcher sees it
+ * (an IPv4-mapped range is IPv4); null when it is narrow enough.
+ */
+function tooWide(cidr: Cidr): string | null {
+  const { version, prefix } = effectivePrefix(cidr);
+  const min = MIN_CIDR_PREFIX[version];
+  if (prefix >= min) return null;
+  return `/${min}${
+    version === 4 && cidr.version === 6 ? " (IPv4-mapped)" : ""
+  }`;
 }
 
 /**

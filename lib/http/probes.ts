@@ -1,15 +1,20 @@
 /**
  * The operations probes: `GET /healthz` (the process serves), `GET /readyz`
- * (an allowlist is loaded, or it is off, and KV answers) and `GET /metrics`
- * (Prometheus text), plus {@link createReadiness}, the check behind
- * `/readyz`. It routes nothing (`server.ts` does) and knows the meta
- * refresher only through its status.
+ * (an allowlist is loaded, or it is off, KV answers, and its writes are not
+ * failing) and `GET /metrics` (Prometheus text), plus
+ * {@link createReadiness}, the check behind `/readyz`. While writes fail, or
+ * when none was seen for a while, the check makes a small write of its own,
+ * so that a receiver that gets no traffic (because it is not ready) still
+ * finds out when writes work again. It routes nothing (`server.ts` does) and
+ * knows the meta refresher only through its status, the store's writes only
+ * through `store/health.ts`.
  *
  * @module
  */
 
 import { READY_KEY } from "../store/keys.ts";
 import { retryLocked } from "../store/kv.ts";
+import type { StoreHealth } from "../store/health.ts";
 import { errorMessage } from "../_util/errors.ts";
 import { jsonResponse } from "./responses.ts";
 
@@ -43,12 +48,25 @@ export interface ReadinessOptions {
   worker: { readonly depth: number };
   /** Whether the app has closed (then KV is not asked). */
   isClosed: () => boolean;
+  /** The store's write health; without it writes are not looked at. */
+  health?: StoreHealth;
+  /** Least time between probe writes while writes fail. @default 1000 */
+  probeEveryMs?: number;
+  /** A probe write is made when no write was seen for this long. @default 30_000 */
+  idleProbeMs?: number;
   /** @default Date.now */
   now?: () => number;
 }
 
+/** How long a probe write is kept (it only has to land). */
+const PROBE_TTL_MS = 60_000;
+
 /** Why `/readyz` answers 503 while no allowlist is loaded. */
 const NOT_LOADED = "GitHub's webhook IP ranges have not been loaded yet";
+/** Why `/readyz` answers 503 while KV cannot be read. */
+const KV_DOWN = "the delivery store (Deno KV) is not available";
+/** Why `/readyz` answers 503 while writes fail. */
+const WRITES_FAILING = "the delivery store (Deno KV) is failing writes";
 
 /**
  * The allowlist's part of a readiness answer, from the refresher's status
@@ -80,7 +98,10 @@ export function allowlistCheck(
 
 /**
  * Makes the readiness check behind `/readyz`: ready when an allowlist is
- * loaded (or off) and KV answers a read.
+ * loaded (or off), KV answers a read, and (with `health`) its writes are not
+ * failing. It writes a probe key itself, at most every `probeEveryMs` while
+ * writes fail and after `idleProbeMs` without any write; concurrent checks
+ * share one probe.
  *
  * @example
  * ```ts
@@ -99,7 +120,25 @@ export function allowlistCheck(
 export function createReadiness(
   options: ReadinessOptions,
 ): () => Promise<Readiness> {
-  const { meta, kv, worker, isClosed, now = Date.now } = options;
+  const { meta, kv, worker, isClosed, health, now = Date.now } = options;
+  const probeEveryMs = options.probeEveryMs ?? 1000;
+  const idleProbeMs = options.idleProbeMs ?? 30_000;
+  let probing: Promise<void> | null = null;
+
+  /** A small write, when one is due, reported to `health`. */
+  function probe(health: StoreHealth): Promise<void> {
+    const { consecutiveFailures, lastWriteAt } = health.status();
+    const every = consecutiveFailures > 0 ? probeEveryMs : idleProbeMs;
+    if (lastWriteAt !== null && now() - lastWriteAt < every) {
+      return probing ?? Promise.resolve();
+    }
+    probing ??= retryLocked(() =>
+      kv.set(READY_KEY, now(), { expireIn: PROBE_TTL_MS })
+    ).then(() => health.succeeded(), (err) => health.failed(err))
+      .finally(() => probing = null);
+    return probing;
+  }
+
   return async function readiness(): Promise<Readiness> {
     const checks: Record<string, unknown> = {};
     let ready = true;
@@ -118,7 +157,23 @@ export function createReadiness(
     } catch (err) {
       ready = false;
       checks.kv = { ready: false, error: errorMessage(err) };
-      checks.reason ??= "the delivery store (Deno KV) is not available";
+      checks.reason ??= KV_DOWN;
+    }
+    if (health && !isClosed()) {
+      await probe(health);
+      const writes = health.status();
+      if (!writes.healthy) {
+        ready = false;
+        checks.reason ??= WRITES_FAILING;
+      }
+      if (writes.consecutiveFailures > 0) {
+        checks.kv = {
+          ...checks.kv as Record<string, unknown>,
+          ...(writes.healthy ? {} : { ready: false }),
+          writeFailures: writes.consecutiveFailures,
+          lastWriteError: writes.lastError,
+        };
+      }
     }
     checks.queueDepth = worker.depth;
     return { ready, checks };

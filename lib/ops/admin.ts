@@ -3,9 +3,12 @@
  * its body, replay one. With no token configured every admin path answers
  * 404, as if it did not exist.
  *
- * The token check, the 401 and the cross-site check are `lib/security/auth.ts`'s;
- * reading and re-arming records are the store's. This module maps paths and
- * methods to those, and records to the JSON the contract shows.
+ * The token check, the 401/429 and the cross-site check are
+ * `lib/security/auth.ts`'s; reading and re-arming records are the store's.
+ * This module maps paths and methods to those, and records to the JSON the
+ * contract shows. An id that no delivery could have (the webhook's rule for
+ * `X-GitHub-Delivery`) is 404 without asking the store, and concurrent
+ * replays of one delivery share one re-arm ({@link createReplays}).
  *
  * @module
  */
@@ -16,8 +19,15 @@ import {
   errorResponse,
   jsonResponse,
 } from "../http/responses.ts";
-import { checkAdminToken, isCrossSite } from "../security/auth.ts";
+import { checkHeader } from "../http/checks.ts";
+import {
+  type AdminAuth,
+  createAdminAuth,
+  isCrossSite,
+} from "../security/auth.ts";
 import type { DeliveryStore } from "../store/store.ts";
+import { errorMessage } from "../_util/errors.ts";
+import type { Logger } from "./log.ts";
 import {
   type DeliveryRecord,
   type DeliverySummary,
@@ -31,6 +41,10 @@ export interface AdminOptions {
   token: string | undefined;
   /** Called after a replay so the worker looks at once. */
   wake?: () => void;
+  /** The token check (shared with the dashboard). @default one of its own for `token` */
+  auth?: AdminAuth;
+  /** Where a replay that could not be stored is reported. @default none */
+  log?: Pick<Logger, "warn">;
 }
 
 /** What `GET /deliveries/<id>` shows of one delivery: its summary and more. */
@@ -51,6 +65,9 @@ export const MAX_LIMIT = 1000;
 
 const NO_STORE = { "cache-control": "no-store" };
 
+/** `Retry-After` of a replay that could not be stored. */
+const REPLAY_RETRY_SECONDS = "1";
+
 /**
  * The admin API as a server route: `GET /deliveries?limit=N`,
  * `GET /deliveries/<id>`, `GET /deliveries/<id>/body`, `POST /deliveries/<id>/replay`.
@@ -61,7 +78,7 @@ const NO_STORE = { "cache-control": "no-store" };
  * import { DeliveryStore } from "../store/store.ts";
  * const kv = await Deno.openKv(":memory:");
  * const store = new DeliveryStore({ kv, ttlMs: 60_000, maxAttempts: 3 });
- * const route = createAdminRoute({ store, token: "s3cret" });
+ * const route = createAdminRoute({ store, token: "It's a Secret to Everybody" });
  * const url = new URL("http://localhost/deliveries");
  * const res = await route(new Request(url), url);
  * res?.status; // 401
@@ -69,17 +86,22 @@ const NO_STORE = { "cache-control": "no-store" };
  * ```
  */
 export function createAdminRoute(options: AdminOptions): Route {
-  const { store, token, wake } = options;
+  const { store, token, wake, log } = options;
+  const auth = options.auth ?? createAdminAuth({ token: token ?? "" });
+  const replays = createReplays(store);
   return async (request, url) => {
     if (!isAdminPath(url.pathname)) return null;
     if (!token) return notFound();
-    const refused = checkAdminToken(request, token, "api");
+    const refused = auth.check(request, "api");
     if (refused !== null) return errorPartsResponse(refused);
     const parts = adminPathParts(url.pathname);
     if (parts === null) return notFound();
     if (parts.length === 0) return await listDeliveries(store, request, url);
     const [id, action, ...rest] = parts;
     if (!id || rest.length > 0) return notFound();
+    if (!isDeliveryId(id)) {
+      return errorResponse(404, "not_found", "No delivery has this id.");
+    }
     const record = await store.get(id);
     if (record === null) {
       return errorResponse(
@@ -98,7 +120,11 @@ export function createAdminRoute(options: AdminOptions): Route {
           ? bodyResponse(record, await store.readBody(record))
           : useGet();
       case "replay":
-        return await replayDelivery(store, request, url, record, wake);
+        return await replayDelivery(request, url, record, {
+          replays,
+          wake,
+          log,
+        });
       default:
         return notFound();
     }
@@ -136,6 +162,98 @@ export function adminPathParts(pathname: string): string[] | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * Whether `id` could be a stored delivery's: the webhook's own rule for
+ * `X-GitHub-Delivery` (at most 100 characters, no control characters), so
+ * that any other id is a 404 without a store read (KV refuses keys over
+ * 2 KiB).
+ *
+ * @example
+ * ```ts
+ * import { isDeliveryId } from "./admin.ts";
+ * isDeliveryId("72d3162e-cc78-11e3-81ab-4c9367dc0958"); // true
+ * isDeliveryId("x".repeat(20_000)); // false
+ * ```
+ */
+export function isDeliveryId(id: string): boolean {
+  return checkHeader(id) === "ok";
+}
+
+/** What a replay came to: re-armed (or already due to run again), gone, or not stored. */
+export type ReplayOutcome =
+  | { status: "queued"; replays: number }
+  | { status: "missing" }
+  | { status: "unavailable"; error: string };
+
+/**
+ * Whether a replay of `record` would change nothing the worker does, so
+ * needs no write: it is already waiting and due by `now`, or it is running
+ * and already marked to run again (`rearmRecord` would only touch
+ * `updatedAt` and the replay count).
+ *
+ * @example
+ * ```ts
+ * import { replayIsPending } from "./admin.ts";
+ * import type { DeliveryRecord } from "../store/types.ts";
+ * replayIsPending({ status: "queued", dueAt: 5 } as DeliveryRecord, 10); // true
+ * replayIsPending({ status: "done", dueAt: null } as DeliveryRecord, 10); // false
+ * ```
+ */
+export function replayIsPending(record: DeliveryRecord, now: number): boolean {
+  if (record.status === "running") return record.rerun === true;
+  return (record.status === "queued" || record.status === "failed") &&
+    record.dueAt !== null && record.dueAt <= now;
+}
+
+/**
+ * Makes the replay of {@link createAdminRoute}: re-arms a record unless a
+ * replay is already pending ({@link replayIsPending}), and joins replays of
+ * one id that come while its re-arm is in flight, so that a burst of them
+ * costs one store write (and does not crowd out the worker's own write of
+ * the outcome). A re-arm the store cannot commit (KV failing, or other
+ * processes winning every race) is `unavailable`, never a throw.
+ *
+ * @example
+ * ```ts
+ * import { createReplays } from "./admin.ts";
+ * import { DeliveryStore } from "../store/store.ts";
+ * import type { DeliveryRecord } from "../store/types.ts";
+ * const kv = await Deno.openKv(":memory:");
+ * const store = new DeliveryStore({ kv, ttlMs: 60_000, maxAttempts: 3 });
+ * const replay = createReplays(store);
+ * (await replay({ id: "nope", status: "done" } as DeliveryRecord)).status; // "missing"
+ * kv.close();
+ * ```
+ */
+export function createReplays(
+  store: Pick<DeliveryStore, "rearm" | "now">,
+): (record: DeliveryRecord) => Promise<ReplayOutcome> {
+  const inflight = new Map<string, Promise<ReplayOutcome>>();
+  async function rearm(id: string): Promise<ReplayOutcome> {
+    try {
+      const rearmed = await store.rearm(id, "replay");
+      return rearmed === null
+        ? { status: "missing" }
+        : { status: "queued", replays: rearmed.replays };
+    } catch (err) {
+      return { status: "unavailable", error: errorMessage(err) };
+    } finally {
+      inflight.delete(id);
+    }
+  }
+  return (record) => {
+    if (replayIsPending(record, store.now())) {
+      return Promise.resolve({ status: "queued", replays: record.replays });
+    }
+    let pending = inflight.get(record.id);
+    if (pending === undefined) {
+      pending = rearm(record.id);
+      inflight.set(record.id, pending);
+    }
+    return pending;
+  };
 }
 
 /**
@@ -231,11 +349,14 @@ function bodyResponse(
 
 /** `POST /deliveries/<id>/replay`: re-arms the record and wakes the worker. */
 async function replayDelivery(
-  store: DeliveryStore,
   request: Request,
   url: URL,
   record: DeliveryRecord,
-  wake: (() => void) | undefined,
+  ctx: {
+    replays: (record: DeliveryRecord) => Promise<ReplayOutcome>;
+    wake: (() => void) | undefined;
+    log: Pick<Logger, "warn"> | undefined;
+  },
 ): Promise<Response> {
   if (request.method !== "POST") {
     return errorResponse(405, "method_not_allowed", "Replay with POST.", {
@@ -249,12 +370,27 @@ async function replayDelivery(
       "Replay requests must come from this site.",
     );
   }
-  const rearmed = await store.rearm(record.id, "replay");
-  wake?.();
+  const outcome = await ctx.replays(record);
+  if (outcome.status === "missing") {
+    return errorResponse(404, "not_found", "The delivery is gone (expired?).");
+  }
+  if (outcome.status === "unavailable") {
+    ctx.log?.warn("replay not stored", {
+      delivery: record.id,
+      error: outcome.error,
+    });
+    return errorResponse(
+      503,
+      "unavailable",
+      "The replay could not be stored; try again.",
+      { "retry-after": REPLAY_RETRY_SECONDS },
+    );
+  }
+  ctx.wake?.();
   return jsonResponse(202, {
     status: "queued",
     delivery: record.id,
-    replays: rearmed?.replays,
+    replays: outcome.replays,
   });
 }
 

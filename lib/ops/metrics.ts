@@ -4,6 +4,10 @@
  * server owns one {@link Metrics} and gauges are read through callbacks at
  * scrape time.
  *
+ * Label values come from senders (event names), so each counter and
+ * histogram family holds at most {@link MAX_SERIES} label sets: past that,
+ * a new label set is counted in one series whose every label is `"other"`.
+ *
  * @module
  */
 
@@ -27,6 +31,12 @@ export const HANDLER_BUCKETS = [
   30,
   60,
 ] as const;
+
+/** Label sets one counter or histogram family keeps before folding new ones into `"other"`. */
+export const MAX_SERIES = 1000;
+
+/** The label value new label sets of a full family are folded into. */
+export const OTHER = "other";
 
 interface Family {
   help: string;
@@ -92,6 +102,22 @@ function formatNumber(n: number): string {
   return String(n);
 }
 
+/**
+ * `labels` with every value `"other"`: the series a full family counts new
+ * label sets in.
+ *
+ * @example
+ * ```ts
+ * import { foldLabels } from "./metrics.ts";
+ * foldLabels({ event: "x-1", outcome: "accepted" }); // { event: "other", outcome: "other" }
+ * ```
+ */
+export function foldLabels(labels: Labels): Labels {
+  const out: Record<string, string> = {};
+  for (const key in labels) out[key] = OTHER;
+  return out;
+}
+
 /** The metrics of one process. */
 export class Metrics {
   #families = new Map<string, Family>();
@@ -100,10 +126,16 @@ export class Metrics {
   #gauges = new Map<string, { help: string; read: GaugeReader }>();
   /** Labels added to every series (e.g. the isolate). */
   readonly constLabels: Labels;
+  /** Label sets a counter or histogram family keeps (then `"other"`). */
+  readonly maxSeries: number;
 
-  /** @param constLabels labels added to every series */
-  constructor(constLabels: Labels = {}) {
+  /**
+   * @param constLabels labels added to every series
+   * @param maxSeries label sets kept per family; @default MAX_SERIES
+   */
+  constructor(constLabels: Labels = {}, maxSeries: number = MAX_SERIES) {
     this.constLabels = constLabels;
+    this.maxSeries = maxSeries;
   }
 
   /** Declares a counter so it is exported (with no series) before first use. */
@@ -128,8 +160,17 @@ export class Metrics {
       family = { help: name, type: "counter", series: new Map() };
       this.#families.set(name, family);
     }
-    const key = labelKey(labels);
+    let key = labelKey(labels);
     let series = family.series.get(key);
+    if (!series && family.series.size >= this.maxSeries) {
+      // Full: fold into "other", and cache nothing (that cache would grow).
+      labels = foldLabels(labels);
+      key = labelKey(labels);
+      series = family.series.get(key);
+      if (!series) family.series.set(key, series = { labels, value: 0 });
+      series.value += by;
+      return;
+    }
     if (series) series.value += by;
     else {
       series = { labels, value: by };
@@ -156,17 +197,28 @@ export class Metrics {
     if (!h) {
       throw new RangeError(`Cannot observe '${name}': histogram not declared`);
     }
-    const key = labelKey(labels);
-    let series = h.series.get(key);
-    if (!series) {
-      series = { labels, counts: h.buckets.map(() => 0), sum: 0, count: 0 };
-      h.series.set(key, series);
-    }
+    const series = this.#histogramSeries(h, labels);
     for (let i = 0; i < h.buckets.length; i++) {
       if (value <= h.buckets[i]!) series.counts[i]!++;
     }
     series.sum += value;
     series.count++;
+  }
+
+  /** The series of `labels` in `h`, created (or folded into "other" when `h` is full). */
+  #histogramSeries(h: Histogram, labels: Labels) {
+    let key = labelKey(labels);
+    let series = h.series.get(key);
+    if (!series && h.series.size >= this.maxSeries) {
+      labels = foldLabels(labels);
+      key = labelKey(labels);
+      series = h.series.get(key);
+    }
+    if (!series) {
+      series = { labels, counts: h.buckets.map(() => 0), sum: 0, count: 0 };
+      h.series.set(key, series);
+    }
+    return series;
   }
 
   /** Registers a gauge whose value is read at scrape time. */
@@ -203,7 +255,7 @@ export class Metrics {
    */
   render(others: readonly MetricsSnapshot[] = []): string {
     if (others.length > 0) {
-      const merged = new Metrics(this.constLabels);
+      const merged = new Metrics(this.constLabels, this.maxSeries);
       merged.#merge(this.snapshot(), this);
       for (const other of others) merged.#merge(other, this);
       merged.#gauges = this.#gauges;
@@ -223,17 +275,7 @@ export class Metrics {
     for (const hs of snapshot.histograms) {
       const h = this.#histograms.get(hs.name);
       if (!h || hs.counts.length !== h.buckets.length) continue;
-      const key = labelKey(hs.labels);
-      let series = h.series.get(key);
-      if (!series) {
-        series = {
-          labels: hs.labels,
-          counts: h.buckets.map(() => 0),
-          sum: 0,
-          count: 0,
-        };
-        h.series.set(key, series);
-      }
+      const series = this.#histogramSeries(h, hs.labels);
       hs.counts.forEach((n, i) => series.counts[i]! += n);
       series.sum += hs.sum;
       series.count += hs.count;
@@ -303,8 +345,11 @@ export class Metrics {
  * metrics.render().includes('webhook_requests_total{status="202"} 1'); // true
  * ```
  */
-export function createMetrics(constLabels: Labels = {}): Metrics {
-  const m = new Metrics(constLabels);
+export function createMetrics(
+  constLabels: Labels = {},
+  maxSeries: number = MAX_SERIES,
+): Metrics {
+  const m = new Metrics(constLabels, maxSeries);
   m.counter(
     "webhook_requests_total",
     "Webhook requests answered, by HTTP status.",

@@ -2,20 +2,34 @@
  * The admin token check shared by the admin API and the dashboard: the
  * credential of a request (`Authorization: Bearer <token>`, or HTTP Basic
  * with the token as the password, for browsers), compared with `ADMIN_TOKEN`
- * in constant time; the 401 answer when it does not match; and the
- * same-site check of state-changing requests.
+ * in constant time; the 401 answer when it does not match; the limit on
+ * wrong guesses per client ({@link createAdminAuth}: 429 after too many, and
+ * a rate-limited warning in the log); and the same-site check of
+ * state-changing requests.
  *
  * It decides and describes; it builds no `Response` (the routes in `lib/ops/`
- * turn an {@link Unauthorized} into one with the server's `errorResponse`),
- * and it knows nothing of paths or of what `ADMIN_TOKEN` unlocks.
+ * turn an {@link Unauthorized} or {@link TooManyGuesses} into one with the
+ * server's `errorResponse`), and it knows nothing of paths or of what
+ * `ADMIN_TOKEN` unlocks.
  *
  * @module
  */
 
+import {
+  type Cidr,
+  createMatcher,
+  formatIp,
+  type IpAddress,
+  parseCidr,
+} from "./cidr.ts";
+import { resolveClientIp } from "./client_ip.ts";
+
 const encoder = new TextEncoder();
 
 /**
- * Compares two strings in time that depends only on their lengths.
+ * Compares a given string with a secret one in time that depends only on the
+ * given one's length: neither the secret's bytes nor its length can be
+ * timed.
  *
  * @example
  * ```ts
@@ -24,13 +38,12 @@ const encoder = new TextEncoder();
  * timingSafeEqual("abc", "abd"); // false
  * ```
  */
-export function timingSafeEqual(a: string, b: string): boolean {
-  const x = encoder.encode(a);
-  const y = encoder.encode(b);
+export function timingSafeEqual(given: string, secret: string): boolean {
+  const x = encoder.encode(given);
+  const y = encoder.encode(secret);
   let diff = x.length ^ y.length;
-  for (let i = 0; i < Math.max(x.length, y.length); i++) {
-    diff |= (x[i % (x.length || 1)] ?? 0) ^ (y[i % (y.length || 1)] ?? 0);
-  }
+  const n = y.length || 1;
+  for (let i = 0; i < x.length; i++) diff |= x[i]! ^ (y[i % n] ?? 0);
   return diff === 0;
 }
 
@@ -180,4 +193,212 @@ export function checkAdminToken(
   client: AdminClient,
 ): Unauthorized | null {
   return isAuthorized(request, token) ? null : unauthorized(client);
+}
+
+/** The 429 answer to a client that guessed wrong too often. */
+export interface TooManyGuesses {
+  status: 429;
+  error: "too_many_requests";
+  message: string;
+  /** `Retry-After`: the seconds until the client's window ends. */
+  headers: Record<string, string>;
+}
+
+/** What {@link AdminAuth.check} refuses with. */
+export type AdminRefusal = Unauthorized | TooManyGuesses;
+
+/** The part of a logger {@link createAdminAuth} uses. */
+export interface WarnLog {
+  warn(msg: string, fields?: Record<string, unknown>): void;
+}
+
+/** How the server describes a request's peer (`Deno.ServeHandlerInfo`). */
+export interface PeerInfo {
+  remoteAddr: { hostname?: string } | { path?: string };
+}
+
+/** Options of {@link createAdminAuth}. */
+export interface AdminAuthOptions {
+  /** `ADMIN_TOKEN`. */
+  token: string;
+  /** `TRUSTED_PROXIES`, to find the client behind them. @default [] */
+  trustedProxies?: readonly Cidr[];
+  /** Where failed attempts are reported (at warn). @default none */
+  log?: WarnLog;
+  /** Wrong tokens one client may try in a window. @default 10 */
+  maxFailures?: number;
+  /** The window, from a client's first wrong token. @default 60_000 */
+  windowMs?: number;
+  /** At most one warning line this often; the next says how many were left out. @default 10_000 */
+  logIntervalMs?: number;
+  /** Clients remembered at once (the oldest are forgotten). @default 10_000 */
+  maxClients?: number;
+  /** @default Date.now */
+  now?: () => number;
+}
+
+/** The admin token check with a limit on wrong guesses. */
+export interface AdminAuth {
+  /** Remembers the TCP peer of a request, for {@link AdminAuth.check}. */
+  note(request: Request, info: PeerInfo): void;
+  /**
+   * Null when the request carries the token; else the 401 (no or a wrong
+   * token, counted against its client) or the 429 (the client already
+   * guessed wrong `maxFailures` times in its window: not compared at all).
+   */
+  check(request: Request, client: AdminClient): AdminRefusal | null;
+}
+
+/**
+ * Whom wrong guesses are counted against: an IPv4 address, the /64 of an
+ * IPv6 address (one host usually holds a whole /64), or `"unknown"`.
+ *
+ * @example
+ * ```ts
+ * import { parseIp } from "./cidr.ts";
+ * import { clientKey } from "./auth.ts";
+ * clientKey(parseIp("2001:db8:1:2:aaaa::1")); // "2001:db8:1:2::/64"
+ * clientKey(parseIp("192.0.2.7")); // "192.0.2.7"
+ * ```
+ */
+export function clientKey(ip: IpAddress | null): string {
+  if (ip === null) return "unknown";
+  if (ip.version === 4) return formatIp(ip);
+  const net = parseCidr(`${formatIp(ip)}/64`);
+  return net === null ? "unknown" : net.text;
+}
+
+/**
+ * Makes the admin token check shared by the admin API and the dashboard.
+ * Requests without a credential get the 401 and count for nothing (a
+ * browser's first visit); a wrong token counts against its client
+ * ({@link clientKey}, behind `trustedProxies` as the webhook finds it) and is
+ * logged at warn, at most one line per `logIntervalMs`. After `maxFailures`
+ * wrong tokens within `windowMs` of the first, the client gets 429 with
+ * `Retry-After` until its window ends, the token unchecked. A right token
+ * clears its client's count.
+ *
+ * @example
+ * ```ts
+ * import { createAdminAuth } from "./auth.ts";
+ * const auth = createAdminAuth({ token: "It's a Secret to Everybody", maxFailures: 1 });
+ * const guess = () => new Request("http://x/", { headers: { authorization: "Bearer nope" } });
+ * auth.check(guess(), "api")?.status; // 401
+ * auth.check(guess(), "api")?.status; // 429
+ * ```
+ */
+export function createAdminAuth(options: AdminAuthOptions): AdminAuth {
+  const {
+    token,
+    log,
+    maxFailures = 10,
+    windowMs = 60_000,
+    logIntervalMs = 10_000,
+    maxClients = 10_000,
+    now = Date.now,
+  } = options;
+  const trusted = options.trustedProxies?.length
+    ? createMatcher(options.trustedProxies)
+    : null;
+  const peers = new WeakMap<Request, PeerInfo>();
+  const clients = new Map<string, { start: number; failures: number }>();
+  const logged = { at: -Infinity, suppressed: 0 };
+
+  function keyOf(request: Request): string {
+    const addr = peers.get(request)?.remoteAddr;
+    if (!addr || !("hostname" in addr) || !addr.hostname) return "unknown";
+    return clientKey(resolveClientIp(
+      addr.hostname,
+      request.headers.get("x-forwarded-for"),
+      trusted,
+    ));
+  }
+
+  /** The client's window, or undefined once it has ended. */
+  function windowOf(key: string, at: number) {
+    const entry = clients.get(key);
+    if (entry && at - entry.start >= windowMs) {
+      clients.delete(key);
+      return undefined;
+    }
+    return entry;
+  }
+
+  function remember(key: string, at: number) {
+    if (clients.size >= maxClients) {
+      for (const [k, e] of clients) {
+        if (at - e.start >= windowMs) clients.delete(k);
+      }
+      // Still full: forget the oldest.
+      if (clients.size >= maxClients) {
+        clients.delete(clients.keys().next().value!);
+      }
+    }
+    const entry = { start: at, failures: 0 };
+    clients.set(key, entry);
+    return entry;
+  }
+
+  function warn(fields: Record<string, unknown>, at: number) {
+    if (!log) return;
+    if (at - logged.at < logIntervalMs) {
+      logged.suppressed++;
+      return;
+    }
+    const suppressed = logged.suppressed;
+    logged.at = at;
+    logged.suppressed = 0;
+    log.warn("admin authentication failed", {
+      ...fields,
+      ...(suppressed > 0 ? { suppressed } : {}),
+    });
+  }
+
+  return {
+    note(request, info) {
+      peers.set(request, info);
+    },
+    check(request, client) {
+      const given = requestToken(request);
+      if (given === null) return unauthorized(client);
+      const at = now();
+      const key = keyOf(request);
+      let entry = windowOf(key, at);
+      if (entry && entry.failures >= maxFailures) {
+        const seconds = Math.max(
+          1,
+          Math.ceil((entry.start + windowMs - at) / 1000),
+        );
+        warn({ client: key, failures: entry.failures, limited: true }, at);
+        return tooManyGuesses(seconds);
+      }
+      if (timingSafeEqual(given, token)) {
+        if (entry) clients.delete(key);
+        return null;
+      }
+      entry ??= remember(key, at);
+      entry.failures++;
+      warn({ client: key, failures: entry.failures, via: client }, at);
+      return unauthorized(client);
+    },
+  };
+}
+
+/**
+ * The 429 answer after too many wrong tokens, retried after `seconds`.
+ *
+ * @example
+ * ```ts
+ * import { tooManyGuesses } from "./auth.ts";
+ * tooManyGuesses(42).headers["retry-after"]; // "42"
+ * ```
+ */
+export function tooManyGuesses(seconds: number): TooManyGuesses {
+  return {
+    status: 429,
+    error: "too_many_requests",
+    message:
+      "Too many wrong admin tokens from this address; try again after Retry-After seconds.",
+    headers: { "retry-after": String(seconds) },
+  };
 }

@@ -323,6 +323,29 @@ export function parseCidr(text: string): Cidr | null {
 }
 
 /**
+ * The family and prefix length a range has for matching (see
+ * {@link createMatcher}): an IPv4-mapped IPv6 range (`::ffff:0.0.0.0/96` and
+ * narrower) is the IPv4 range of its last 32 bits; any other range is itself.
+ * Width limits are checked against this, so that `::ffff:0.0.0.0/96` is held
+ * to the limit of `0.0.0.0/0`.
+ *
+ * @example
+ * ```ts
+ * import { effectivePrefix, parseCidr } from "./cidr.ts";
+ * effectivePrefix(parseCidr("::ffff:10.0.0.0/104")!); // { version: 4, prefix: 8 }
+ * effectivePrefix(parseCidr("fd00::/8")!); // { version: 6, prefix: 8 }
+ * ```
+ */
+export function effectivePrefix(
+  cidr: Cidr,
+): { version: 4 | 6; prefix: number } {
+  if (cidr.version === 6 && cidr.prefix >= 96 && isIpv4Mapped(cidr.network)) {
+    return { version: 4, prefix: cidr.prefix - 96 };
+  }
+  return { version: cidr.version, prefix: cidr.prefix };
+}
+
+/**
  * Compiles `cidrs` once into a function telling whether an address is in any
  * of them.
  *

@@ -6,26 +6,31 @@
  * leaves a lease that expires and is re-run by any process.
  *
  * It decides nothing about storing (the store does) or running (the worker
- * does); it only joins the two for one delivery.
+ * does); it only joins the two for one delivery, and tells the store's
+ * write health (`store/health.ts`, behind `/readyz`) whether the write
+ * worked.
  *
  * @module
  */
 
 import type { AcceptDelivery } from "../store/types.ts";
 import type { DeliveryStore } from "../store/store.ts";
+import type { StoreHealth } from "../store/health.ts";
 import type { Worker } from "./worker.ts";
 
 /** Options of {@link createAccept}. */
 export interface AcceptWiring {
   store: Pick<DeliveryStore, "accept">;
   worker: Pick<Worker, "reserve" | "runLeased" | "release" | "wake">;
+  /** Told of every write's success or failure. @default none */
+  health?: Pick<StoreHealth, "succeeded" | "failed">;
 }
 
 /**
  * Makes the request handler's `accept`: reserve a run, store the delivery
  * (leased when a run was reserved), then run it from memory, or free the
  * reservation and wake the worker for a queued one. Rejects as the store
- * does, with the reservation freed.
+ * does, with the reservation freed. Each outcome is reported to `health`.
  *
  * @example
  * ```ts ignore
@@ -33,7 +38,9 @@ export interface AcceptWiring {
  * createHandler({ ...deps, accept });
  * ```
  */
-export function createAccept({ store, worker }: AcceptWiring): AcceptDelivery {
+export function createAccept(
+  { store, worker, health }: AcceptWiring,
+): AcceptDelivery {
   return async (delivery) => {
     const leaseUntil = worker.reserve();
     let result;
@@ -43,8 +50,10 @@ export function createAccept({ store, worker }: AcceptWiring): AcceptDelivery {
       });
     } catch (err) {
       if (leaseUntil !== null) worker.release();
+      health?.failed(err);
       throw err;
     }
+    health?.succeeded();
     if (result.status === "queued" && result.leased) {
       worker.runLeased(result.leased, {
         body: delivery.body,

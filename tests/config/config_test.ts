@@ -147,9 +147,9 @@ Deno.test(
   SANITIZE,
   () => {
     assert.deepEqual(
-      loadConfig({ GITHUB_WEBHOOK_SECRET: " s3cret \n" }).secrets,
+      loadConfig({ GITHUB_WEBHOOK_SECRET: ` ${SECRET} \n` }).secrets,
       [
-        " s3cret \n",
+        ` ${SECRET} \n`,
       ],
     );
   },
@@ -491,6 +491,100 @@ Deno.test(
   },
 );
 
+Deno.test(
+  "loadConfig() refuses CIDRs wider than the widest private block (/8, fc00::/7), naming the variable",
+  SANITIZE,
+  async (t) => {
+    const risk = {
+      TRUSTED_PROXIES: "any client could forge X-Forwarded-For",
+      EXTRA_ALLOWED_CIDRS: "anyone could pass the IP allowlist",
+    } as const;
+    for (const name of ["TRUSTED_PROXIES", "EXTRA_ALLOWED_CIDRS"] as const) {
+      for (
+        const [wide, text, limit] of [
+          ["0.0.0.0/0", "0.0.0.0/0", "/8"],
+          ["128.0.0.0/1", "128.0.0.0/1", "/8"],
+          ["10.0.0.0/7", "10.0.0.0/7", "/8"],
+          ["::/0", "::/0", "/7"],
+          ["fc00::/6", "fc00::/6", "/7"],
+          ["::ffff:0.0.0.0/96", "::ffff:0.0.0.0/96", "/8 (IPv4-mapped)"],
+          ["::ffff:10.0.0.0/103", "::ffff:10.0.0.0/103", "/8 (IPv4-mapped)"],
+        ]
+      ) {
+        await t.step(`${name}: refuses ${wide}`, () => {
+          assert.deepEqual(
+            problemsOf({ GITHUB_WEBHOOK_SECRET: SECRET, [name]: wide }),
+            [`${name} holds ${text}, wider than ${limit}: ${risk[name]}`],
+          );
+        });
+      }
+      await t.step(`${name}: takes the private blocks`, () => {
+        const cidrs = load({
+          [name]: "10.0.0.0/8,fc00::/7,fd00::/8,::ffff:10.0.0.0/104,::1/128",
+        });
+        const key = name === "TRUSTED_PROXIES"
+          ? "trustedProxies"
+          : "extraAllowedCidrs";
+        assert.equal(cidrs[key].length, 5);
+      });
+    }
+  },
+);
+
+Deno.test(
+  "loadConfig() refuses a secret or admin token under 16 characters, naming it and never its value",
+  SANITIZE,
+  async (t) => {
+    const hint = "`deno task secret`";
+    for (
+      const [name, value] of [
+        ["GITHUB_WEBHOOK_SECRET", "x9z"],
+        ["GITHUB_WEBHOOK_SECRET", "fifteen-chars-x"],
+        ["GITHUB_WEBHOOK_SECRET", "  fifteen-chars-x  "],
+        ["GITHUB_WEBHOOK_SECRET", "ünïcödé-çhärs-x"],
+        ["ADMIN_TOKEN", "tk9"],
+        ["ADMIN_TOKEN", "fifteen-chars-x"],
+        ["ADMIN_TOKEN", "   short   token   "],
+      ] as const
+    ) {
+      await t.step(`${name}=${JSON.stringify(value)}`, () => {
+        const problems = problemsOf({
+          GITHUB_WEBHOOK_SECRET: SECRET,
+          [name]: value,
+        });
+        assert.equal(problems.length, 1);
+        assert.ok(
+          problems[0]!.startsWith(
+            `${name} is shorter than 16 characters: `,
+          ),
+          problems[0],
+        );
+        assert.ok(problems[0]!.includes(hint), "points at deno task secret");
+        assert.ok(!problems[0]!.includes(value.trim()), "never the value");
+      });
+    }
+    await t.step("16 characters (not bytes) are enough", () => {
+      assert.equal(
+        load({ ADMIN_TOKEN: "sixteen-chars-xy" }).adminToken,
+        "sixteen-chars-xy",
+      );
+      assert.deepEqual(
+        loadConfig({ GITHUB_WEBHOOK_SECRET: "ünïcödé-çhärs-xy" }).secrets,
+        ["ünïcödé-çhärs-xy"],
+      );
+    });
+    await t.step(
+      "the previous secret may be short: rotating away from it must work",
+      () => {
+        assert.deepEqual(
+          load({ GITHUB_WEBHOOK_SECRET_PREVIOUS: "old" }).secrets,
+          [SECRET, "old"],
+        );
+      },
+    );
+  },
+);
+
 Deno.test("loadConfig() reads GITHUB_META_URL", SANITIZE, async (t) => {
   for (
     const url of [
@@ -535,7 +629,11 @@ Deno.test("loadConfig() reads the optional tokens", SANITIZE, async (t) => {
   });
   await t.step(
     "ADMIN_TOKEN set",
-    () => assert.equal(load({ ADMIN_TOKEN: "adm" }).adminToken, "adm"),
+    () =>
+      assert.equal(
+        load({ ADMIN_TOKEN: "adm-0123456789abcdef" }).adminToken,
+        "adm-0123456789abcdef",
+      ),
   );
   await t.step("ADMIN_TOKEN empty disables the admin API", () => {
     assert.equal(load({ ADMIN_TOKEN: "" }).adminToken, undefined);

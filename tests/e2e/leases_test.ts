@@ -15,7 +15,7 @@ import {
 } from "../_helpers.ts";
 
 const ENTRY = new URL("../fixtures/lease_server.ts", import.meta.url).pathname;
-const TOKEN = "admin-t0ken";
+const TOKEN = "admin-t0ken-for-the-lease-tests";
 
 function start(
   cwd: string,

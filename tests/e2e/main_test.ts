@@ -8,7 +8,7 @@ import { freePort, postDelivery, startServer, waitFor } from "../_helpers.ts";
 const BASE_ENV = {
   GITHUB_WEBHOOK_SECRET: "It's a Secret to Everybody",
   IP_ALLOWLIST: "off",
-  ADMIN_TOKEN: "admin-t0ken",
+  ADMIN_TOKEN: "admin-t0ken-for-tests",
 };
 
 function pushBody(n: number | string): string {
@@ -57,18 +57,30 @@ Deno.test("main.ts refuses to start without GITHUB_WEBHOOK_SECRET, naming it", a
 
 Deno.test("main.ts reports every bad variable at once and exits non-zero", async () => {
   const server = await startServer({
-    GITHUB_WEBHOOK_SECRET: "x",
+    GITHUB_WEBHOOK_SECRET: "weak-secret-xyz",
+    ADMIN_TOKEN: "adm1n",
     MAX_BODY_BYTES: "lots",
     TRUSTED_PROXIES: "10.0.0.0/33",
+    EXTRA_ALLOWED_CIDRS: "0.0.0.0/0",
     LOG_LEVEL: "loud",
   }, { waitForListen: false });
   const exit = await server.child.status;
   await server.stop();
   assert.equal(exit.code, 1);
   const out = server.lines.join("\n");
-  for (const name of ["MAX_BODY_BYTES", "TRUSTED_PROXIES", "LOG_LEVEL"]) {
+  for (
+    const name of [
+      "GITHUB_WEBHOOK_SECRET is shorter than 16 characters",
+      "ADMIN_TOKEN is shorter than 16 characters",
+      "MAX_BODY_BYTES",
+      "TRUSTED_PROXIES",
+      "EXTRA_ALLOWED_CIDRS holds 0.0.0.0/0, wider than /8",
+      "LOG_LEVEL",
+    ]
+  ) {
     assert.match(out, new RegExp(name), `names ${name}`);
   }
+  assert.doesNotMatch(out, /weak-secret-xyz|adm1n/, "never the values");
   assert.doesNotMatch(out, /listening/);
 });
 

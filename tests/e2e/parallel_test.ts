@@ -11,7 +11,7 @@ Deno.test("deno serve --parallel: 500 deliveries plus duplicates, each handled e
     GITHUB_WEBHOOK_SECRET: "It's a Secret to Everybody",
     IP_ALLOWLIST: "off",
     KV_PATH: "./data/hookgate.kv",
-    ADMIN_TOKEN: "t",
+    ADMIN_TOKEN: "parallel-admin-token",
   }, { cwd, parallel: 2 });
   try {
     const body = (i: number) =>

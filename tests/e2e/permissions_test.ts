@@ -4,11 +4,11 @@
 import assert from "node:assert/strict";
 import { CONFIG_VARIABLES, loadConfig } from "../../lib/config/config.ts";
 import { productionFlags } from "../../tools/flags.ts";
-import { freePort, postDelivery, waitFor } from "../_helpers.ts";
+import { freePort, postDelivery, SECRET, waitFor } from "../_helpers.ts";
 
 Deno.test("productionFlags() names the listen address, the meta host and the data folder", () => {
   assert.deepEqual(
-    productionFlags(loadConfig({ GITHUB_WEBHOOK_SECRET: "x" }), ".env"),
+    productionFlags(loadConfig({ GITHUB_WEBHOOK_SECRET: SECRET }), ".env"),
     [
       "--allow-net=0.0.0.0:8000,api.github.com:443",
       `--allow-env=${CONFIG_VARIABLES.join(",")}`,
@@ -20,7 +20,7 @@ Deno.test("productionFlags() names the listen address, the meta host and the dat
   );
   const v6 = productionFlags(
     loadConfig({
-      GITHUB_WEBHOOK_SECRET: "x",
+      GITHUB_WEBHOOK_SECRET: SECRET,
       HOST: "::",
       PORT: "9000",
       IP_ALLOWLIST: "off",

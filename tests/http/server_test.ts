@@ -25,6 +25,9 @@ import {
   testConfig,
 } from "../_helpers.ts";
 
+/** The secret a rotation moves to ("old" stays the previous one). */
+const NEW_SECRET = "the-new-secret-after-rotation";
+
 interface Harness {
   handle: (request: Request, ip?: string) => Promise<Response>;
   accepted: IncomingDelivery[];
@@ -424,11 +427,11 @@ Deno.test("signatures", async (t) => {
 Deno.test("the previous secret is accepted while rotating", async () => {
   const h = await harness({
     env: {
-      GITHUB_WEBHOOK_SECRET: "new",
+      GITHUB_WEBHOOK_SECRET: NEW_SECRET,
       GITHUB_WEBHOOK_SECRET_PREVIOUS: "old",
     },
   });
-  for (const secret of ["new", "old"]) {
+  for (const secret of [NEW_SECRET, "old"]) {
     const res = await h.handle(await deliveryRequest({ secret }));
     assert.equal(res.status, 202, `signed with ${secret}`);
     await res.body?.cancel();
@@ -646,7 +649,7 @@ Deno.test("a store that does not answer in time is 503 unavailable", async () =>
 Deno.test("the same body signed with the previous and the current secret is one delivery", async () => {
   const h = await harness({
     env: {
-      GITHUB_WEBHOOK_SECRET: "new",
+      GITHUB_WEBHOOK_SECRET: NEW_SECRET,
       GITHUB_WEBHOOK_SECRET_PREVIOUS: "old",
     },
   });
@@ -657,7 +660,7 @@ Deno.test("the same body signed with the previous and the current secret is one 
   assert.equal(first.status, 202);
   await first.body?.cancel();
   const again = await h.handle(
-    await deliveryRequest({ id: "b", body, secret: "new" }),
+    await deliveryRequest({ id: "b", body, secret: NEW_SECRET }),
   );
   assert.equal(again.status, 200);
   assert.deepEqual(await again.json(), { status: "duplicate", delivery: "a" });

@@ -22,6 +22,7 @@ import {
   pad2,
   prettyPayload,
   sameDay,
+  visibleText,
 } from "../../lib/ops/dashboard/client.ts";
 import type { DeliveryDetail } from "../../lib/ops/admin.ts";
 import type { DeliverySummary } from "../../lib/store/types.ts";
@@ -298,4 +299,24 @@ Deno.test("the client's functions work from their sources alone, as the browser 
     prettyPayload("payload=%7B%7D", "form"),
   );
   assert.equal(detached.countLabel(1, 2), "1 of 2 deliveries");
+});
+
+Deno.test("visibleText() writes bidirectional-control characters as escapes and leaves the rest", async (t) => {
+  const table: [string, string][] = [
+    ["octo-org/\u202Egnp.exe", "octo-org/\\u202Egnp.exe"],
+    ["\u202A\u202B\u202C\u202D\u202E", "\\u202A\\u202B\\u202C\\u202D\\u202E"],
+    ["\u2066a\u2067b\u2068c\u2069", "\\u2066a\\u2067b\\u2068c\\u2069"],
+    ["\u200E\u200F\u061C", "\\u200E\\u200F\\u061C"],
+    [
+      "plain, ünïcödé, עברית, العربية, 😀",
+      "plain, ünïcödé, עברית, العربية, 😀",
+    ],
+    ["\u200D\u2028", "\u200D\u2028"],
+    ["", ""],
+  ];
+  for (const [text, shown] of table) {
+    await t.step(JSON.stringify(text), () => {
+      assert.equal(visibleText(text), shown);
+    });
+  }
 });

@@ -899,3 +899,85 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "the dashboard in headless chromium shows bidirectional-control characters of names and payloads as visible escapes",
+  ignore: CHROMIUM === null,
+  async fn() {
+    const kv = await Deno.openKv(":memory:");
+    const app = await createApp({
+      config: testConfig({ ADMIN_TOKEN: TOKEN }),
+      log: captureLogger("info").log,
+      kv,
+      registry: {},
+    });
+    const server = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen() {} },
+      (request, info) => app.fetch(request, info),
+    );
+    const base = `http://127.0.0.1:${server.addr.port}`;
+    const browser = await launchChromium(CHROMIUM!);
+    try {
+      // "\u202Egnp.exe" displays as "exe.png"; "\u2066" … "\u2069" isolate.
+      const id = "b1d1c7a0-ae60-11ef-9e4b-8f0a2b4c6d10";
+      const res = await fetch(
+        await deliveryRequest({
+          url: `${base}/webhook`,
+          id,
+          event: "issues",
+          body: JSON.stringify({
+            action: "opened",
+            issue: { number: 1, title: "fix \u2067tpircs\u2069 \u200fnow" },
+            repository: {
+              id: 1,
+              name: "x",
+              full_name: "octo-org/\u202Egnp.exe",
+            },
+            sender: { login: "mona\u202D\u061C\u200E", type: "User" },
+          }),
+        }),
+      );
+      assert.equal(res.status, 202);
+      await res.body?.cancel();
+
+      const page = await browser.newPage({ headers: { authorization: BASIC } });
+      await page.goto(`${base}/dashboard`);
+      await page.waitForFunction(
+        `document.querySelectorAll("#rows tr").length === 1`,
+        5000,
+        "the row",
+      );
+      const [row] = await page.evaluate<Row[]>(ROWS);
+      assert.equal(row!.repo, "octo-org/\\u202Egnp.exe");
+      assert.equal(row!.sender, "mona\\u202D\\u061C\\u200E");
+      assert.equal(
+        await page.evaluate(
+          `document.querySelector("#rows .c-repo").getAttribute("title")`,
+        ),
+        "octo-org/\\u202Egnp.exe",
+      );
+      await page.click(rowSelector(id));
+      const payload = await page.waitForFunction<string>(
+        `(() => { const t = document.getElementById("d-payload").textContent; return t.includes('"number": 1') && t; })()`,
+        5000,
+        "the payload",
+      );
+      assert.ok(payload.includes("fix \\u2067tpircs\\u2069 \\u200Fnow"));
+      const shown = await page.evaluate<string>(
+        `document.body.innerText + [...document.querySelectorAll("[title]")].map((e) => e.title).join("")`,
+      );
+      assert.doesNotMatch(
+        shown,
+        /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/,
+        "no bidirectional control left anywhere on the page",
+      );
+      await page.close();
+    } finally {
+      await browser.close();
+      await app.close(500);
+      await server.shutdown();
+      kv.close();
+    }
+  },
+});

@@ -2,8 +2,11 @@ import assert from "node:assert/strict";
 import {
   createMetrics,
   escapeLabel,
+  foldLabels,
   HANDLER_BUCKETS,
+  MAX_SERIES,
   Metrics,
+  OTHER,
 } from "../../lib/ops/metrics.ts";
 
 /** Deno 2.9 leaves the op and resource sanitizers off by default: turn them on. */
@@ -357,4 +360,84 @@ Deno.test("HANDLER_BUCKETS rise from 1 ms to 60 s", SANITIZE, () => {
   for (let i = 1; i < HANDLER_BUCKETS.length; i++) {
     assert.ok(HANDLER_BUCKETS[i]! > HANDLER_BUCKETS[i - 1]!);
   }
+});
+
+Deno.test('5,000 distinct event names give a bounded /metrics: 1,000 series per family, the rest in one "other" series', () => {
+  const metrics = createMetrics();
+  for (let i = 0; i < 5000; i++) {
+    const event = `event-${i}`;
+    metrics.inc("webhook_deliveries_total", { event, outcome: "accepted" });
+    metrics.inc("webhook_handler_runs_total", { event, result: "ok" });
+    metrics.observe("webhook_handler_duration_seconds", 0.002, { event });
+  }
+  // And again: a folded label set never gets a series of its own later.
+  for (let i = 0; i < 5000; i++) {
+    metrics.inc("webhook_deliveries_total", {
+      event: `event-${i}`,
+      outcome: "accepted",
+    });
+  }
+  const text = metrics.render();
+  const lines = text.split("\n");
+  const series = (prefix: string) =>
+    lines.filter((l) => l.startsWith(prefix)).length;
+  assert.equal(series("webhook_deliveries_total{"), MAX_SERIES + 1);
+  assert.equal(series("webhook_handler_runs_total{"), MAX_SERIES + 1);
+  assert.equal(
+    series("webhook_handler_duration_seconds_count{"),
+    MAX_SERIES + 1,
+  );
+  assert.ok(
+    lines.includes(
+      'webhook_deliveries_total{event="other",outcome="other"} 8000',
+    ),
+  );
+  assert.ok(
+    lines.includes(
+      'webhook_deliveries_total{event="event-999",outcome="accepted"} 2',
+    ),
+  );
+  assert.ok(!text.includes('event="event-1000"'));
+  assert.ok(
+    lines.includes(
+      'webhook_handler_duration_seconds_count{event="other"} 4000',
+    ),
+  );
+  // Bounded: twice the events, the same lines (only "other" counts more).
+  for (let i = 5000; i < 10_000; i++) {
+    metrics.inc("webhook_deliveries_total", {
+      event: `event-${i}`,
+      outcome: "duplicate",
+    });
+    metrics.observe("webhook_handler_duration_seconds", 0.002, {
+      event: `event-${i}`,
+    });
+  }
+  assert.equal(metrics.render().split("\n").length, lines.length);
+  // Summed across isolates, the same cap holds.
+  const merged = metrics.render([metrics.snapshot()]).split("\n");
+  assert.equal(
+    merged.filter((l) => l.startsWith("webhook_deliveries_total{")).length,
+    MAX_SERIES + 1,
+  );
+});
+
+Deno.test('foldLabels() makes every label value "other"', () => {
+  assert.deepEqual(foldLabels({ event: "x", outcome: "accepted" }), {
+    event: OTHER,
+    outcome: OTHER,
+  });
+  assert.deepEqual(foldLabels({}), {});
+});
+
+Deno.test("Metrics keeps at most maxSeries label sets, whatever the family", () => {
+  const metrics = new Metrics({}, 2);
+  for (const status of ["200", "202", "400", "401"]) {
+    metrics.inc("webhook_requests_total", { status });
+  }
+  assert.equal(metrics.value("webhook_requests_total", { status: "202" }), 1);
+  assert.equal(metrics.value("webhook_requests_total", { status: "401" }), 0);
+  assert.equal(metrics.value("webhook_requests_total", { status: OTHER }), 2);
+  metrics.inc("webhook_requests_total", { status: "200" });
+  assert.equal(metrics.value("webhook_requests_total", { status: "200" }), 2);
 });

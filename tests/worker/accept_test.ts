@@ -1,7 +1,10 @@
-// The durable fast path's wiring of store and worker, with fakes for both.
+// The durable fast path's wiring of store and worker, with fakes for both,
+// and its reports to the store's write health, with a real store.
 
 import assert from "node:assert/strict";
 import { createAccept } from "../../lib/worker/accept.ts";
+import { createStoreHealth } from "../../lib/store/health.ts";
+import { DeliveryStore } from "../../lib/store/store.ts";
 import type {
   AcceptResult,
   DeliveryRecord,
@@ -93,4 +96,45 @@ Deno.test("createAccept() rejects as the store does, with the reservation freed"
       reserve === null ? ["reserve"] : ["reserve", "release"],
     );
   }
+});
+
+Deno.test("createAccept() tells the store's health of each write, as a real store on KV answers", async () => {
+  const kv = await Deno.openKv(":memory:");
+  const store = new DeliveryStore({ kv, ttlMs: 60_000, maxAttempts: 3 });
+  const health = createStoreHealth({ failuresToUnready: 2 });
+  const accept = createAccept({
+    store,
+    worker: {
+      reserve: () => null,
+      runLeased: () => {},
+      release: () => {},
+      wake: () => {},
+    },
+    health,
+  });
+  const incoming = (id: string): IncomingDelivery => ({
+    id,
+    event: "push",
+    action: undefined,
+    hookId: undefined,
+    target: undefined,
+    headers: {},
+    body: new TextEncoder().encode(`{"n":"${id}"}`),
+    kind: "json",
+    digest: id.padEnd(64, "0"),
+    receivedAt: Date.now(),
+    repository: undefined,
+    sender: undefined,
+  });
+  assert.equal((await accept(incoming("a"))).status, "queued");
+  assert.equal((await accept(incoming("a"))).status, "duplicate");
+  assert.equal(health.status().consecutiveFailures, 0);
+  kv.close(); // every write now fails for real
+  for (const id of ["b", "c"]) {
+    await assert.rejects(() => accept(incoming(id)));
+  }
+  const status = health.status();
+  assert.equal(status.healthy, false);
+  assert.equal(status.consecutiveFailures, 2);
+  assert.ok(status.lastError);
 });

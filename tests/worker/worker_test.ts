@@ -209,7 +209,7 @@ Deno.test("a handler gets event, action, delivery, attempt, payload, logger and 
 Deno.test("admin API", async (t) => {
   let calls = 0;
   await using r = await run({ push: { default: () => void calls++ } }, {
-    ADMIN_TOKEN: "t0ken",
+    ADMIN_TOKEN: "admin-t0ken-for-tests",
   });
   (await r.post({
     id: "adm",
@@ -221,7 +221,7 @@ Deno.test("admin API", async (t) => {
   const call = (
     path: string,
     init: RequestInit = {},
-    token: string | null = "t0ken",
+    token: string | null = "admin-t0ken-for-tests",
   ) =>
     r.app.fetch(
       new Request(`http://hookgate.test${path}`, {
@@ -235,7 +235,7 @@ Deno.test("admin API", async (t) => {
     );
 
   await t.step("401 without or with a wrong token", async () => {
-    for (const token of [null, "wrong", "t0ken2"]) {
+    for (const token of [null, "wrong", "admin-t0ken-for-tests2"]) {
       const res = await call("/deliveries", {}, token);
       assert.equal(res.status, 401);
       assert.equal((await res.json()).error, "unauthorized");
@@ -398,13 +398,13 @@ Deno.test("a replay of a running delivery runs it again after the current run", 
         }
       },
     },
-  }, { ADMIN_TOKEN: "t" });
+  }, { ADMIN_TOKEN: "t-for-the-tests!" });
   (await r.post({ id: "busy", event: "push" })).body?.cancel();
   await waitFor(() => calls === 1, 5000, "the first run");
   const res = await r.app.fetch(
     new Request("http://x/deliveries/busy/replay", {
       method: "POST",
-      headers: { authorization: "Bearer t" },
+      headers: { authorization: "Bearer t-for-the-tests!" },
     }),
     fakeInfo(),
   );

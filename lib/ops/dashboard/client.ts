@@ -3,7 +3,9 @@
  * the tree: {@link dashboardClient} lists deliveries (polling the admin API),
  * filters them, shows one delivery's headers, payload and last error, and
  * replays it. It renders every stored value with `textContent`, never as
- * HTML.
+ * HTML, and with its bidirectional-control characters shown as escapes
+ * ({@link visibleText}), so that a repository or sender name cannot reorder
+ * what is shown around it.
  *
  * It runs in the browser only. `page.ts` inlines the source of every function
  * exported here, then calls `dashboardClient(settings)`: under Deno a
@@ -154,10 +156,12 @@ export function dashboardClient(settings: ClientSettings): void {
     el(tag, className, text) {
       const node = document.createElement(tag);
       if (className) node.className = className;
-      if (text !== undefined && text !== null) node.textContent = String(text);
+      if (text !== undefined && text !== null) {
+        node.textContent = visibleText(String(text));
+      }
       return node;
     },
-    text: (text) => document.createTextNode(text),
+    text: (text) => document.createTextNode(visibleText(text)),
   };
   listen(page);
   const fromHash = location.hash.length > 1
@@ -210,6 +214,19 @@ export function listen(page: Page): void {
   document.addEventListener("visibilitychange", () => {
     if (!document.hidden && $("live-toggle").checked) refresh(page);
   });
+}
+
+/**
+ * `text` with each bidirectional-control character (U+202A–U+202E,
+ * U+2066–U+2069, U+200E, U+200F, U+061C) written as a visible escape such
+ * as `\u202E`: shown as they are, they reorder the text around them (a
+ * sender `"\u202Egnp.exe"` would read `exe.png`).
+ */
+export function visibleText(text: string): string {
+  return text.replace(
+    /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g,
+    (c) => "\\u" + c.charCodeAt(0).toString(16).toUpperCase().padStart(4, "0"),
+  );
 }
 
 /** A same-origin, uncached JSON request to the admin API. */
@@ -455,7 +472,7 @@ export function row(page: Page, d: DeliverySummary): El {
   event.appendChild(el("span", "name mono", eventLabel(d)));
   event.appendChild(el("span", "id mono", d.id));
   const repo = el("td", "c-repo", d.repository || "—");
-  if (d.repository) repo.title = d.repository;
+  if (d.repository) repo.title = visibleText(d.repository);
   const sender = el("td", "c-sender", d.sender || "—");
   const received = el("td", "c-received", formatAgo(d.receivedAt, Date.now()));
   received.title = formatWhen(d.receivedAt);
@@ -565,7 +582,7 @@ export function select(page: Page, id: string | null): Promise<void> {
   $("d-replay-msg").textContent = "";
   if (id) {
     $("d-title").textContent = "Loading…";
-    $("d-id").textContent = id;
+    $("d-id").textContent = visibleText(id);
     $("d-badge").hidden = true;
     $("d-meta").replaceChildren();
     $("d-headers").replaceChildren();
@@ -614,9 +631,9 @@ export function renderDetail(page: Page, d: DeliveryDetail): void {
   const b = $("d-badge");
   b.hidden = false;
   b.className = badge(page, d.status).className;
-  b.textContent = d.status;
-  $("d-title").textContent = eventLabel(d);
-  $("d-id").textContent = d.id;
+  b.textContent = visibleText(d.status);
+  $("d-title").textContent = visibleText(eventLabel(d));
+  $("d-id").textContent = visibleText(d.id);
   $("d-replay").disabled = false;
   const nodes: El[] = [];
   detailFields(d).forEach(([name, value]) => {
@@ -627,7 +644,7 @@ export function renderDetail(page: Page, d: DeliveryDetail): void {
   });
   $("d-meta").replaceChildren(...nodes);
   $("d-error-box").hidden = !d.error;
-  $("d-error").textContent = d.error || "";
+  $("d-error").textContent = visibleText(d.error || "");
   const headers = d.headers || {};
   const trs = Object.keys(headers).sort().map((name) => {
     const tr = el("tr");

@@ -17,13 +17,15 @@
 
 import { errorPartsResponse, errorResponse } from "../../http/responses.ts";
 import type { Route } from "../../http/server.ts";
-import { checkAdminToken } from "../../security/auth.ts";
+import { type AdminAuth, createAdminAuth } from "../../security/auth.ts";
 import { renderDashboard } from "./page.ts";
 
 /** Options of {@link createDashboardRoute}. */
 export interface DashboardOptions {
   /** `ADMIN_TOKEN`; unset or empty hides the dashboard (404). */
   token: string | undefined;
+  /** The token check (shared with the admin API). @default one of its own for `token` */
+  auth?: AdminAuth;
 }
 
 /**
@@ -94,14 +96,16 @@ export function dashboardHeaders(nonce: string): Record<string, string> {
  * @example
  * ```ts
  * import { createDashboardRoute } from "./route.ts";
- * const route = createDashboardRoute({ token: "s3cret" });
+ * const token = "It's a Secret to Everybody";
+ * const route = createDashboardRoute({ token });
  * const url = new URL("http://localhost/dashboard");
- * const res = await route(new Request(url, { headers: { authorization: "Bearer s3cret" } }), url);
+ * const res = await route(new Request(url, { headers: { authorization: `Bearer ${token}` } }), url);
  * res?.status; // 200
  * ```
  */
 export function createDashboardRoute(options: DashboardOptions): Route {
   const { token } = options;
+  const auth = options.auth ?? createAdminAuth({ token: token ?? "" });
   return (request, url) => {
     if (url.pathname !== "/dashboard" && url.pathname !== "/dashboard/") {
       return null;
@@ -117,7 +121,7 @@ export function createDashboardRoute(options: DashboardOptions): Route {
         headers: { location: `/dashboard${url.search}` },
       });
     }
-    const refused = checkAdminToken(request, token, "page");
+    const refused = auth.check(request, "page");
     if (refused !== null) return errorPartsResponse(refused);
     if (request.method !== "GET" && request.method !== "HEAD") {
       return errorResponse(405, "method_not_allowed", "Use GET.", {
