@@ -174,7 +174,7 @@ export async function createApp(options: AppOptions): Promise<App> {
   const { adminToken: token, trustedProxies } = config;
   const auth = createAdminAuth({ token: token ?? "", trustedProxies, log });
 
-  const handle = createHandler({
+  const fetch = createHandler({
     config,
     keys,
     // Revalidating on requests is for Deno Deploy, where no timer runs; a
@@ -197,12 +197,6 @@ export async function createApp(options: AppOptions): Promise<App> {
     bodyBudget: createBodyBudget(),
     ...(options.now ? { now: options.now } : {}),
   });
-
-  // The admin token check counts wrong guesses per client: it needs the peer.
-  const fetch: App["fetch"] = (request, info) => {
-    auth.note(request, info);
-    return handle(request, info);
-  };
 
   let running: Promise<unknown>[] = [];
   let releaseDeadlines: (() => void) | undefined;

@@ -33,6 +33,7 @@ export type { Allowlist, ServeInfo };
 export type Route = (
   request: Request,
   url: URL,
+  info: ServeInfo,
 ) => Response | null | Promise<Response | null>;
 
 /** Dependencies of {@link createHandler}. */
@@ -144,7 +145,7 @@ export function createHandler(
         const url = new URL(request.url);
         let routed: Response | null = null;
         for (const route of routes) {
-          routed = await route(request, url);
+          routed = await route(request, url, info);
           if (routed !== null) break;
         }
         response = routed ?? errorResponse(404, "not_found", "Nothing here.");

@@ -89,10 +89,10 @@ export function createAdminRoute(options: AdminOptions): Route {
   const { store, token, wake, log } = options;
   const auth = options.auth ?? createAdminAuth({ token: token ?? "" });
   const replays = createReplays(store);
-  return async (request, url) => {
+  return async (request, url, info) => {
     if (!isAdminPath(url.pathname)) return null;
     if (!token) return notFound();
-    const refused = auth.check(request, "api");
+    const refused = auth.check(request, info, "api");
     if (refused !== null) return errorPartsResponse(refused);
     const parts = adminPathParts(url.pathname);
     if (parts === null) return notFound();

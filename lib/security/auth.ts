@@ -239,14 +239,16 @@ export interface AdminAuthOptions {
 
 /** The admin token check with a limit on wrong guesses. */
 export interface AdminAuth {
-  /** Remembers the TCP peer of a request, for {@link AdminAuth.check}. */
-  note(request: Request, info: PeerInfo): void;
   /**
    * Null when the request carries the token; else the 401 (no or a wrong
    * token, counted against its client) or the 429 (the client already
    * guessed wrong `maxFailures` times in its window: not compared at all).
    */
-  check(request: Request, client: AdminClient): AdminRefusal | null;
+  check(
+    request: Request,
+    info: PeerInfo,
+    client: AdminClient,
+  ): AdminRefusal | null;
 }
 
 /**
@@ -283,8 +285,9 @@ export function clientKey(ip: IpAddress | null): string {
  * import { createAdminAuth } from "./auth.ts";
  * const auth = createAdminAuth({ token: "It's a Secret to Everybody", maxFailures: 1 });
  * const guess = () => new Request("http://x/", { headers: { authorization: "Bearer nope" } });
- * auth.check(guess(), "api")?.status; // 401
- * auth.check(guess(), "api")?.status; // 429
+ * const peer = { remoteAddr: { hostname: "192.0.2.1" } };
+ * auth.check(guess(), peer, "api")?.status; // 401
+ * auth.check(guess(), peer, "api")?.status; // 429
  * ```
  */
 export function createAdminAuth(options: AdminAuthOptions): AdminAuth {
@@ -300,12 +303,11 @@ export function createAdminAuth(options: AdminAuthOptions): AdminAuth {
   const trusted = options.trustedProxies?.length
     ? createMatcher(options.trustedProxies)
     : null;
-  const peers = new WeakMap<Request, PeerInfo>();
   const clients = new Map<string, { start: number; failures: number }>();
   const logged = { at: -Infinity, suppressed: 0 };
 
-  function keyOf(request: Request): string {
-    const addr = peers.get(request)?.remoteAddr;
+  function keyOf(request: Request, info: PeerInfo): string {
+    const addr = info.remoteAddr;
     if (!addr || !("hostname" in addr) || !addr.hostname) return "unknown";
     return clientKey(resolveClientIp(
       addr.hostname,
@@ -355,14 +357,11 @@ export function createAdminAuth(options: AdminAuthOptions): AdminAuth {
   }
 
   return {
-    note(request, info) {
-      peers.set(request, info);
-    },
-    check(request, client) {
+    check(request, info, client) {
       const given = requestToken(request);
       if (given === null) return unauthorized(client);
       const at = now();
-      const key = keyOf(request);
+      const key = keyOf(request, info);
       let entry = windowOf(key, at);
       if (entry && entry.failures >= maxFailures) {
         const seconds = Math.max(

@@ -14,14 +14,26 @@
  */
 
 import type { DispatchResult, HandlerRegistry } from "../dispatch.ts";
-import type { LogFields, Logger, LogLevel } from "../ops/log.ts";
+import {
+  LOG_LEVELS,
+  type LogFields,
+  type Logger,
+  type LogLevel,
+} from "../ops/log.ts";
 import { createDeadlines } from "../_util/deadline.ts";
 import { describeError } from "../_util/errors.ts";
 import { type HandlerJob, LOAD_STEP, runHandlerJob } from "./run.ts";
 
 /** Messages from the pool to an isolate. */
 export type ToIsolate =
-  | { type: "run"; id: number; module: string; job: HandlerJob }
+  | {
+    type: "run";
+    id: number;
+    module: string;
+    /** Lines below this level are dropped here, not posted. */
+    level: LogLevel;
+    job: HandlerJob;
+  }
   | { type: "abort"; id: number; reason: string };
 
 /** Messages from an isolate to the pool. */
@@ -74,16 +86,23 @@ function post(
   }
 }
 
-/** A logger whose lines go to the pool, tagged with the job's id. */
-function jobLogger(id: number, bound: LogFields): Logger {
-  const line = (level: LogLevel) => (msg: string, fields?: LogFields) =>
-    post(id, level, msg, { ...bound, ...fields });
+/**
+ * A logger whose lines of `min` and above go to the pool, tagged with the
+ * job's id.
+ */
+function jobLogger(id: number, min: LogLevel, bound: LogFields): Logger {
+  const floor = LOG_LEVELS.indexOf(min);
+  const line = (level: LogLevel) =>
+    LOG_LEVELS.indexOf(level) < floor
+      ? () => {}
+      : (msg: string, fields?: LogFields) =>
+        post(id, level, msg, { ...bound, ...fields });
   return {
     debug: line("debug"),
     info: line("info"),
     warn: line("warn"),
     error: line("error"),
-    child: (fields) => jobLogger(id, { ...bound, ...fields }),
+    child: (fields) => jobLogger(id, min, { ...bound, ...fields }),
   };
 }
 
@@ -97,14 +116,19 @@ async function loadRegistry(module: string): Promise<HandlerRegistry> {
   return found as HandlerRegistry;
 }
 
-async function run(id: number, module: string, job: HandlerJob) {
+async function run(
+  id: number,
+  module: string,
+  level: LogLevel,
+  job: HandlerJob,
+) {
   const controller = new AbortController();
   state.current = { id, controller };
   let result: DispatchResult;
   try {
     state.registry ??= loadRegistry(module);
     const handlers = await state.registry;
-    result = await runHandlerJob(job, jobLogger(id, {}), {
+    result = await runHandlerJob(job, jobLogger(id, level, {}), {
       registry: handlers,
       deadlines,
       signal: controller.signal,
@@ -125,7 +149,7 @@ async function run(id: number, module: string, job: HandlerJob) {
 scope.onmessage = (event) => {
   const message = event.data;
   if (message.type === "run") {
-    void run(message.id, message.module, message.job);
+    void run(message.id, message.module, message.level, message.job);
   } else if (state.current?.id === message.id) {
     state.current.controller.abort(new Error(message.reason));
   }

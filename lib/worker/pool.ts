@@ -20,7 +20,7 @@
  */
 
 import type { DispatchResult } from "../dispatch.ts";
-import type { Logger } from "../ops/log.ts";
+import type { Logger, LogLevel } from "../ops/log.ts";
 import type { Deadlines } from "../_util/deadline.ts";
 import type { FromIsolate, ToIsolate } from "./isolate.ts";
 import type { HandlerJob, HandlerRunner } from "./run.ts";
@@ -40,6 +40,8 @@ export interface PoolOptions {
   log: Logger;
   /** How long past its timeout a run is ended by force. @default 1000 */
   graceMs?: number;
+  /** `LOG_LEVEL`: handlers' lines below it are dropped in the isolate. @default "debug" */
+  logLevel?: LogLevel;
 }
 
 /** The run an isolate is busy with. */
@@ -104,6 +106,7 @@ export function createPool(options: PoolOptions): HandlerRunner & {
 } {
   const { module, size, deadlines, log } = options;
   const graceMs = options.graceMs ?? GRACE_MS;
+  const level = options.logLevel ?? "debug";
   const state: PoolState = {
     idle: [],
     busy: new Set(),
@@ -203,7 +206,9 @@ export function createPool(options: PoolOptions): HandlerRunner & {
         const reason = signal.reason instanceof Error
           ? signal.reason.message
           : String(signal.reason);
-        slot.worker.postMessage({ type: "abort", id, reason } as ToIsolate);
+        slot.worker.postMessage(
+          { type: "abort", id, reason } satisfies ToIsolate,
+        );
         cancelForce();
         cancelForce = deadlines.after(
           graceMs,
@@ -224,7 +229,7 @@ export function createPool(options: PoolOptions): HandlerRunner & {
       // The body is copied; the payload is parsed on the isolate's side.
       const { payload: _parsed, ...data } = job;
       slot.worker.postMessage(
-        { type: "run", id, module, job: data } as ToIsolate,
+        { type: "run", id, module, level, job: data } satisfies ToIsolate,
       );
       if (signal.aborted) onAbort();
       else signal.addEventListener("abort", onAbort, { once: true });

@@ -41,7 +41,7 @@ export function missingReadPermission(dir: string): string | null {
 
 /** Options of {@link createHandlerRunner}. */
 export interface RunnerOptions {
-  config: Pick<Config, "maxConcurrency" | "deploy">;
+  config: Pick<Config, "maxConcurrency" | "deploy" | "logLevel">;
   log: Logger;
   deadlines: Deadlines;
   /** Run these on this event loop instead (tests). */
@@ -62,7 +62,7 @@ export interface RunnerOptions {
  * import { createDeadlines } from "../_util/deadline.ts";
  * import { NULL_LOGGER } from "../ops/log.ts";
  * const runner = createHandlerRunner({
- *   config: { maxConcurrency: 2, deploy: false },
+ *   config: { maxConcurrency: 2, deploy: false, logLevel: "info" },
  *   log: NULL_LOGGER,
  *   deadlines: createDeadlines(),
  *   registry: {},
@@ -88,6 +88,7 @@ export function createHandlerRunner(
   return createPool({
     module: options.module ?? HANDLERS_MODULE,
     size: config.maxConcurrency,
+    logLevel: config.logLevel,
     deadlines,
     log: log.child({ component: "handlers" }),
   });

@@ -61,6 +61,11 @@ function record(overrides: Partial<DeliveryRecord> = {}): DeliveryRecord {
   };
 }
 
+/** The peer `Deno.serve` would report. */
+const PEER = {
+  remoteAddr: { hostname: "127.0.0.1", transport: "tcp" as const },
+};
+
 Deno.test("isAdminPath() is true for /deliveries and below only", async (t) => {
   const table: [string, boolean][] = [
     ["/deliveries", true],
@@ -197,18 +202,19 @@ Deno.test("createAdminRoute() leaves other paths to the next route and hides its
     const store = new DeliveryStore({ kv, ttlMs: 60_000, maxAttempts: 3 });
     const other = new URL("http://x/dashboard");
     const route = createAdminRoute({ store, token: TOKEN });
-    assert.equal(await route(new Request(other), other), null);
+    assert.equal(await route(new Request(other), other, PEER), null);
     const url = new URL("http://x/deliveries");
     for (const token of [undefined, ""]) {
       const hidden = createAdminRoute({ store, token });
       const res = await hidden(
         new Request(url, { headers: AUTH }),
         url,
+        PEER,
       );
       assert.equal(res?.status, 404);
       assert.equal((await res.json()).error, "not_found");
     }
-    const res = await route(new Request(url), url);
+    const res = await route(new Request(url), url, PEER);
     assert.equal(res?.status, 401);
     assert.equal(
       res.headers.get("www-authenticate"),

@@ -68,6 +68,11 @@ function get(
   );
 }
 
+/** The peer `Deno.serve` would report. */
+const PEER = {
+  remoteAddr: { hostname: "127.0.0.1", transport: "tcp" as const },
+};
+
 Deno.test("the dashboard answers 404 when ADMIN_TOKEN is unset", async () => {
   await withApp({}, async (app) => {
     for (const path of ["/dashboard", "/dashboard/"]) {
@@ -267,6 +272,7 @@ Deno.test("the page's one script is the served script, under the CSP's nonce", a
   const res = await route(
     new Request(url, { headers: { authorization: BASIC } }),
     url,
+    PEER,
   );
   assert.ok(res);
   const csp = res.headers.get("content-security-policy") ?? "";
@@ -297,7 +303,7 @@ Deno.test("clientScript() refuses settings that would end the script element", (
 Deno.test("createDashboardRoute() leaves other paths to the next route", async () => {
   const route = createDashboardRoute({ token: TOKEN });
   const url = new URL("http://x/deliveries");
-  assert.equal(await route(new Request(url), url), null);
+  assert.equal(await route(new Request(url), url, PEER), null);
 });
 
 // ---------------------------------------------------------------------------

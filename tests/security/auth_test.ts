@@ -158,13 +158,12 @@ function from(
   token: string | null,
   peer = "192.0.2.1",
   forwarded?: string,
-): Request {
+): [Request, { remoteAddr: { hostname: string } }] {
   const headers: Record<string, string> = {};
   if (token !== null) headers.authorization = `Bearer ${token}`;
   if (forwarded) headers["x-forwarded-for"] = forwarded;
   const request = new Request("http://hookgate.test/deliveries", { headers });
-  auth.note(request, { remoteAddr: { hostname: peer } });
-  return request;
+  return [request, { remoteAddr: { hostname: peer } }];
 }
 
 function warnings() {
@@ -184,35 +183,38 @@ Deno.test("createAdminAuth() answers 429 with Retry-After after 10 wrong tokens 
   for (let i = 0; i < 10; i++) {
     clock = i * 1000;
     assert.deepEqual(
-      auth.check(from(auth, `wrong-${i}`), "api"),
+      auth.check(...from(auth, `wrong-${i}`), "api"),
       unauthorized("api"),
     );
   }
   clock = 15_400;
-  assert.deepEqual(auth.check(from(auth, "wrong"), "api"), tooManyGuesses(45));
+  assert.deepEqual(
+    auth.check(...from(auth, "wrong"), "api"),
+    tooManyGuesses(45),
+  );
   assert.equal(
-    auth.check(from(auth, TOKEN), "api")?.status,
+    auth.check(...from(auth, TOKEN), "api")?.status,
     429,
     "the right token is not even compared",
   );
-  assert.equal(auth.check(from(auth, TOKEN, "192.0.2.2"), "page"), null);
+  assert.equal(auth.check(...from(auth, TOKEN, "192.0.2.2"), "page"), null);
   clock = 60_000; // the window of the first wrong token ends
-  assert.equal(auth.check(from(auth, TOKEN), "api"), null);
+  assert.equal(auth.check(...from(auth, TOKEN), "api"), null);
 });
 
 Deno.test("createAdminAuth() counts no missing credentials, and a right token clears the count", () => {
   const auth = createAdminAuth({ token: TOKEN, maxFailures: 2 });
   for (let i = 0; i < 5; i++) {
     assert.deepEqual(
-      auth.check(from(auth, null), "page"),
+      auth.check(...from(auth, null), "page"),
       unauthorized("page"),
     );
   }
-  assert.equal(auth.check(from(auth, "wrong"), "api")?.status, 401);
-  assert.equal(auth.check(from(auth, TOKEN), "api"), null);
-  assert.equal(auth.check(from(auth, "wrong"), "api")?.status, 401);
-  assert.equal(auth.check(from(auth, "wrong"), "api")?.status, 401);
-  assert.equal(auth.check(from(auth, "wrong"), "api")?.status, 429);
+  assert.equal(auth.check(...from(auth, "wrong"), "api")?.status, 401);
+  assert.equal(auth.check(...from(auth, TOKEN), "api"), null);
+  assert.equal(auth.check(...from(auth, "wrong"), "api")?.status, 401);
+  assert.equal(auth.check(...from(auth, "wrong"), "api")?.status, 401);
+  assert.equal(auth.check(...from(auth, "wrong"), "api")?.status, 429);
 });
 
 Deno.test("createAdminAuth() counts per client: behind trusted proxies, and per IPv6 /64", () => {
@@ -222,31 +224,34 @@ Deno.test("createAdminAuth() counts per client: behind trusted proxies, and per 
     trustedProxies: [parseCidr("10.0.0.0/8")!],
   });
   const viaProxy = (client: string, token: string) =>
-    auth.check(from(auth, token, "10.0.0.2", client), "api")?.status;
+    auth.check(...from(auth, token, "10.0.0.2", client), "api")?.status;
   assert.equal(viaProxy("203.0.113.1", "wrong"), 401);
   assert.equal(viaProxy("203.0.113.1", TOKEN), 429);
   assert.equal(viaProxy("203.0.113.2", TOKEN), undefined, "another client");
   // An untrusted peer's X-Forwarded-For is not believed: the peer counts.
   assert.equal(
-    auth.check(from(auth, "wrong", "198.51.100.1", "203.0.113.3"), "api")
+    auth.check(...from(auth, "wrong", "198.51.100.1", "203.0.113.3"), "api")
       ?.status,
     401,
   );
   assert.equal(
-    auth.check(from(auth, TOKEN, "198.51.100.1", "203.0.113.4"), "api")
+    auth.check(...from(auth, TOKEN, "198.51.100.1", "203.0.113.4"), "api")
       ?.status,
     429,
   );
   // One host holds a whole /64: its addresses share one count.
   assert.equal(
-    auth.check(from(auth, "wrong", "2001:db8::1"), "api")?.status,
+    auth.check(...from(auth, "wrong", "2001:db8::1"), "api")?.status,
     401,
   );
   assert.equal(
-    auth.check(from(auth, TOKEN, "2001:db8::2:3"), "api")?.status,
+    auth.check(...from(auth, TOKEN, "2001:db8::2:3"), "api")?.status,
     429,
   );
-  assert.equal(auth.check(from(auth, TOKEN, "2001:db8:0:1::1"), "api"), null);
+  assert.equal(
+    auth.check(...from(auth, TOKEN, "2001:db8:0:1::1"), "api"),
+    null,
+  );
 });
 
 Deno.test("createAdminAuth() logs wrong tokens at warn, one line per interval with how many were left out, never the token", () => {
@@ -258,7 +263,7 @@ Deno.test("createAdminAuth() logs wrong tokens at warn, one line per interval wi
     maxFailures: 3,
     now: () => clock,
   });
-  for (let i = 0; i < 1000; i++) auth.check(from(auth, `guess-${i}`), "api");
+  for (let i = 0; i < 1000; i++) auth.check(...from(auth, `guess-${i}`), "api");
   assert.deepEqual(lines, [{
     msg: "admin authentication failed",
     client: "192.0.2.1",
@@ -266,7 +271,7 @@ Deno.test("createAdminAuth() logs wrong tokens at warn, one line per interval wi
     via: "api",
   }]);
   clock = 10_000;
-  auth.check(from(auth, "guess-x"), "api");
+  auth.check(...from(auth, "guess-x"), "api");
   assert.deepEqual(lines[1], {
     msg: "admin authentication failed",
     client: "192.0.2.1",
@@ -281,19 +286,23 @@ Deno.test("createAdminAuth() logs wrong tokens at warn, one line per interval wi
 Deno.test("createAdminAuth() remembers at most maxClients clients", () => {
   const auth = createAdminAuth({ token: TOKEN, maxFailures: 1, maxClients: 2 });
   for (const peer of ["192.0.2.1", "192.0.2.2", "192.0.2.3"]) {
-    assert.equal(auth.check(from(auth, "wrong", peer), "api")?.status, 401);
+    assert.equal(auth.check(...from(auth, "wrong", peer), "api")?.status, 401);
   }
   // The oldest was forgotten to make room; the newest are still limited.
-  assert.equal(auth.check(from(auth, TOKEN, "192.0.2.1"), "api"), null);
-  assert.equal(auth.check(from(auth, TOKEN, "192.0.2.3"), "api")?.status, 429);
+  assert.equal(auth.check(...from(auth, TOKEN, "192.0.2.1"), "api"), null);
+  assert.equal(
+    auth.check(...from(auth, TOKEN, "192.0.2.3"), "api")?.status,
+    429,
+  );
 });
 
-Deno.test("createAdminAuth() without a noted peer counts the request as an unknown client", () => {
+Deno.test("createAdminAuth() counts a request without a TCP peer (a Unix socket) as an unknown client", () => {
   const auth = createAdminAuth({ token: TOKEN, maxFailures: 1 });
   const bare = () =>
     new Request("http://x/", { headers: { authorization: "Bearer wrong" } });
-  assert.equal(auth.check(bare(), "api")?.status, 401);
-  assert.equal(auth.check(bare(), "api")?.status, 429);
+  const socket = { remoteAddr: { path: "/run/hookgate.sock" } };
+  assert.equal(auth.check(bare(), socket, "api")?.status, 401);
+  assert.equal(auth.check(bare(), socket, "api")?.status, 429);
 });
 
 Deno.test("clientKey() is the IPv4 address, the IPv6 /64, or unknown", () => {

@@ -181,3 +181,24 @@ Deno.test("warm() starts isolates ahead of the first jobs, at most the pool's si
     await p.close();
   }
 });
+
+Deno.test("lines below LOG_LEVEL are dropped in the isolate, not posted", async () => {
+  const { log, lines } = captureLogger();
+  const p = createPool({
+    module: MODULE,
+    size: 1,
+    deadlines: createDeadlines(),
+    log,
+    logLevel: "warn",
+  });
+  try {
+    assert.equal((await p.run(job("ok"), log, never)).outcome, "ok");
+    assert.equal((await p.run(job("floating"), log, never)).outcome, "ok");
+    await new Promise((r) => setTimeout(r, 50));
+    const messages = lines.map((l) => l.msg);
+    assert.ok(!messages.includes("handled in an isolate"), messages.join());
+    assert.ok(messages.includes("unhandled rejection in a handler"));
+  } finally {
+    await p.close();
+  }
+});

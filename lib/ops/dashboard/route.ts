@@ -106,7 +106,7 @@ export function dashboardHeaders(nonce: string): Record<string, string> {
 export function createDashboardRoute(options: DashboardOptions): Route {
   const { token } = options;
   const auth = options.auth ?? createAdminAuth({ token: token ?? "" });
-  return (request, url) => {
+  return (request, url, info) => {
     if (url.pathname !== "/dashboard" && url.pathname !== "/dashboard/") {
       return null;
     }
@@ -121,7 +121,7 @@ export function createDashboardRoute(options: DashboardOptions): Route {
         headers: { location: `/dashboard${url.search}` },
       });
     }
-    const refused = auth.check(request, "page");
+    const refused = auth.check(request, info, "page");
     if (refused !== null) return errorPartsResponse(refused);
     if (request.method !== "GET" && request.method !== "HEAD") {
       return errorResponse(405, "method_not_allowed", "Use GET.", {
