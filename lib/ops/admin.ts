@@ -80,7 +80,8 @@ const REPLAY_RETRY_SECONDS = "1";
  * const store = new DeliveryStore({ kv, ttlMs: 60_000, maxAttempts: 3 });
  * const route = createAdminRoute({ store, token: "It's a Secret to Everybody" });
  * const url = new URL("http://localhost/deliveries");
- * const res = await route(new Request(url), url);
+ * const peer = { remoteAddr: { hostname: "127.0.0.1", transport: "tcp" } } as const;
+ * const res = await route(new Request(url), url, peer);
  * res?.status; // 401
  * kv.close();
  * ```

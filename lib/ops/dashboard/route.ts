@@ -99,7 +99,8 @@ export function dashboardHeaders(nonce: string): Record<string, string> {
  * const token = "It's a Secret to Everybody";
  * const route = createDashboardRoute({ token });
  * const url = new URL("http://localhost/dashboard");
- * const res = await route(new Request(url, { headers: { authorization: `Bearer ${token}` } }), url);
+ * const peer = { remoteAddr: { hostname: "127.0.0.1", transport: "tcp" } } as const;
+ * const res = await route(new Request(url, { headers: { authorization: `Bearer ${token}` } }), url, peer);
  * res?.status; // 200
  * ```
  */
