@@ -10,7 +10,7 @@
  * ended by terminating its isolate, which is replaced; so is an isolate whose
  * run timed out (what the handler left running is ended with it), or whose
  * handler called `Deno.exit`. A shutdown aborts a run's signal first, then
- * terminates the isolate after the grace.
+ * terminates the isolate after half the grace.
  *
  * One V8 limit remains: running out of heap inside a Worker ends the whole
  * process. Attempts are counted when a run is leased (`store/lifecycle.ts`),
@@ -210,8 +210,9 @@ export function createPool(options: PoolOptions): HandlerRunner & {
           { type: "abort", id, reason } satisfies ToIsolate,
         );
         cancelForce();
+        // Half the grace: the worker's drain waits a whole one for outcomes.
         cancelForce = deadlines.after(
-          graceMs,
+          graceMs / 2,
           () => end(slot, "error", `${reason}; its Worker was terminated`),
         );
       };
