@@ -77,13 +77,45 @@ function errorFields(value: unknown): unknown {
   return value;
 }
 
+/**
+ * `JSON.stringify` that never throws: a BigInt becomes its digits and a
+ * value met again inside itself becomes `"[circular]"` (a field a handler
+ * logs must not be able to end the process).
+ *
+ * @example
+ * ```ts
+ * import { safeJson } from "./log.ts";
+ * const loop: Record<string, unknown> = { n: 10n };
+ * loop.self = loop;
+ * safeJson(loop); // '{"n":"10","self":"[circular]"}'
+ * ```
+ */
+export function safeJson(value: unknown): string | undefined {
+  try {
+    return JSON.stringify(value);
+  } catch {
+    const ancestors: unknown[] = [];
+    return JSON.stringify(value, function (this: unknown, _key, v: unknown) {
+      if (typeof v === "bigint") return v.toString();
+      if (typeof v !== "object" || v === null) return v;
+      // `this` is the object holding v: drop the ancestors we have left.
+      while (ancestors.length > 0 && ancestors.at(-1) !== this) {
+        ancestors.pop();
+      }
+      if (ancestors.includes(v)) return "[circular]";
+      ancestors.push(v);
+      return v;
+    });
+  }
+}
+
 function formatPrettyValue(value: unknown): string {
   if (typeof value === "string") {
     const s = escapeControl(value);
     return /[\s"=]/.test(s) || s === "" ? JSON.stringify(s) : s;
   }
   if (value instanceof Error) return formatPrettyValue(value.message);
-  const json = JSON.stringify(value);
+  const json = safeJson(value);
   return json === undefined ? String(value) : escapeControl(json);
 }
 
@@ -120,7 +152,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       let line: string;
       if (format === "json") {
         // JSON.stringify escapes C0 controls; escape the rest too.
-        line = JSON.stringify({ time, level: lvl, msg, ...all })
+        line = safeJson({ time, level: lvl, msg, ...all })!
           .replace(/[\u007f-\u009f\u2028\u2029]/g, escapeControl);
       } else {
         const parts = [time, lvl.toUpperCase().padEnd(5), escapeControl(msg)];

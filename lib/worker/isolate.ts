@@ -46,7 +46,8 @@ export type FromIsolate =
     fields: LogFields;
   }
   | { type: "result"; id: number; result: DispatchResult }
-  | { type: "exit"; id: number | null; code: number };
+  | { type: "exit"; id: number | null; code: number }
+  | { type: "closed"; id: number | null };
 
 /** The parts of a Worker's global scope this module uses. */
 interface WorkerScope {
@@ -183,5 +184,16 @@ Object.defineProperty(Deno, "exit", {
       code: code ?? 0,
     });
     return exit(code);
+  },
+});
+
+// Nor does `close()`: without a word, the pool would wait out the next run's
+// deadline on an isolate that is gone.
+const close = (globalThis as unknown as { close: () => void }).close;
+Object.defineProperty(globalThis, "close", {
+  configurable: true,
+  value: (): void => {
+    scope.postMessage({ type: "closed", id: state.current?.id ?? null });
+    close();
   },
 });

@@ -20,7 +20,8 @@
  */
 
 import type { DispatchResult } from "../dispatch.ts";
-import type { Logger, LogLevel } from "../ops/log.ts";
+import { LOG_LEVELS, type Logger, type LogLevel } from "../ops/log.ts";
+import { describeError } from "../_util/errors.ts";
 import type { Deadlines } from "../_util/deadline.ts";
 import type { FromIsolate, ToIsolate } from "./isolate.ts";
 import type { HandlerJob, HandlerRunner } from "./run.ts";
@@ -67,6 +68,49 @@ interface PoolState {
   busy: Set<Slot>;
   nextId: number;
   closed: boolean;
+}
+
+const OUTCOMES = new Set(["ok", "skipped", "error", "timeout"]);
+
+/**
+ * A message from an isolate, checked: null when it is not one `isolate.ts`
+ * sends (a handler posting with the global `postMessage`).
+ *
+ * @example
+ * ```ts
+ * import { readMessage } from "./pool.ts";
+ * readMessage({ type: "exit", id: 1, code: 3 })?.type; // "exit"
+ * readMessage({ type: "log", id: 1, level: "loud", msg: "x", fields: {} }); // null
+ * readMessage(null); // null
+ * ```
+ */
+export function readMessage(data: unknown): FromIsolate | null {
+  if (typeof data !== "object" || data === null) return null;
+  const m = data as Record<string, unknown>;
+  const id = m.id === null || typeof m.id === "number";
+  switch (m.type) {
+    case "log":
+      return id && (LOG_LEVELS as readonly unknown[]).includes(m.level) &&
+          typeof m.msg === "string" && typeof m.fields === "object" &&
+          m.fields !== null
+        ? data as FromIsolate
+        : null;
+    case "result": {
+      const r = m.result as Record<string, unknown> | null;
+      return typeof m.id === "number" && typeof r === "object" && r !== null &&
+          OUTCOMES.has(r.outcome as string) && typeof r.ms === "number" &&
+          (r.outcome === "ok" || r.outcome === "skipped" ||
+            (typeof r.error === "string" && typeof r.handler === "string"))
+        ? data as FromIsolate
+        : null;
+    }
+    case "exit":
+      return id && typeof m.code === "number" ? data as FromIsolate : null;
+    case "closed":
+      return id ? data as FromIsolate : null;
+    default:
+      return null;
+  }
 }
 
 /**
@@ -120,8 +164,25 @@ export function createPool(options: PoolOptions): HandlerRunner & {
       name: "hookgate handlers",
     });
     const slot: Slot = { worker, job: null };
-    worker.onmessage = (event: MessageEvent<FromIsolate>) =>
-      onMessage(slot, event.data);
+    worker.onmessage = (event: MessageEvent<unknown>) => {
+      // A handler can post anything with the global postMessage: what is
+      // not one of ours ends its run, and nothing it sends can throw here.
+      const message = readMessage(event.data);
+      if (message === null) {
+        end(slot, "error", "a handler posted a message of its own to the pool");
+        return;
+      }
+      try {
+        onMessage(slot, message);
+      } catch (err) {
+        end(
+          slot,
+          "error",
+          "a message from the handler Worker failed: " +
+            describeError(err),
+        );
+      }
+    };
     worker.onerror = (event) => {
       // The isolate contains handler errors; this is one it could not.
       event.preventDefault();
@@ -140,8 +201,10 @@ export function createPool(options: PoolOptions): HandlerRunner & {
       finish(slot, message.result);
       if (message.result.outcome === "timeout") retire(slot);
       else release(slot);
-    } else {
+    } else if (message.type === "exit") {
       end(slot, "error", `a handler called Deno.exit(${message.code})`);
+    } else {
+      end(slot, "error", "a handler closed its Worker (close())");
     }
   }
 

@@ -202,3 +202,32 @@ Deno.test("lines below LOG_LEVEL are dropped in the isolate, not posted", async 
     await p.close();
   }
 });
+
+Deno.test("a handler that closes its isolate does not leave a dead isolate for the next run", async () => {
+  const { pool: p, log } = pool(1);
+  try {
+    assert.equal((await p.run(job("closes"), log, never)).outcome, "ok");
+    await new Promise((r) => setTimeout(r, 50));
+    const next = await p.run(job("ok", {}, 60_000), log, never);
+    assert.equal(next.outcome, "ok", "the next run met a fresh isolate");
+  } finally {
+    await p.close();
+  }
+});
+
+Deno.test("fields JSON cannot hold are logged safely, and forged messages end only their run", async () => {
+  const { pool: p, log, lines } = pool(1);
+  try {
+    assert.equal((await p.run(job("badlog"), log, never)).outcome, "ok");
+    const odd = lines.find((l) => l.msg === "odd fields");
+    assert.equal(odd?.big, "10");
+    assert.deepEqual(odd?.loop, { n: "10", self: "[circular]" });
+    const forged = await p.run(job("forges"), log, never);
+    assert.ok(
+      forged.outcome === "error" && /a message of its own/.test(forged.error),
+    );
+    assert.equal((await p.run(job("ok"), log, never)).outcome, "ok");
+  } finally {
+    await p.close();
+  }
+});
