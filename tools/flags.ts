@@ -58,7 +58,8 @@ export function productionFlags(config: Config, dotenv?: string): string[] {
   }
   const flags = [
     `--allow-net=${net.join(",")}`,
-    `--allow-env=${CONFIG_VARIABLES.join(",")}`,
+    // HOSTNAME tells apart containers sharing one KV file (lib/boot.ts seat).
+    `--allow-env=${[...CONFIG_VARIABLES, "HOSTNAME"].join(",")}`,
   ];
   const read: string[] = [];
   const write: string[] = [];

@@ -11,7 +11,7 @@ Deno.test("productionFlags() names the listen address, the meta host and the dat
     productionFlags(loadConfig({ GITHUB_WEBHOOK_SECRET: SECRET }), ".env"),
     [
       "--allow-net=0.0.0.0:8000,api.github.com:443",
-      `--allow-env=${CONFIG_VARIABLES.join(",")}`,
+      `--allow-env=${[...CONFIG_VARIABLES, "HOSTNAME"].join(",")}`,
       `--allow-read=./data,.env,${
         new URL("../../lib", import.meta.url).pathname
       }`,
