@@ -8,6 +8,21 @@
  */
 
 import { createDeadlines, type Deadlines } from "./_util/deadline.ts";
+import {
+  createGitHub,
+  type GitHub,
+  type GitHubHost,
+  type GitHubTransport,
+  NO_GITHUB,
+} from "./github/client.ts";
+import {
+  installationOf,
+  isBotSender,
+  issueParams,
+  pullRequestParams,
+  type RepoParams,
+  repoParams,
+} from "./github/refs.ts";
 import type { Logger } from "./ops/log.ts";
 import { describeError } from "./_util/errors.ts";
 
@@ -27,6 +42,24 @@ export interface HandlerContext<P = unknown> {
   log: Logger;
   /** Fires when `HANDLER_TIMEOUT_MS` has passed or the server shuts down. */
   signal: AbortSignal;
+  /**
+   * GitHub's REST API, authenticated by hookgate: the delivery's
+   * installation token (App), else `GITHUB_TOKEN`; `github.app` is the App
+   * itself. Calls are aborted with {@link signal}.
+   */
+  github: GitHub;
+  /** `{ owner, repo, ...extra }` from `payload.repository`. */
+  repo<E extends object = Record<never, never>>(extra?: E): RepoParams<E>;
+  /** {@link repo} with `issue_number`. */
+  issue<E extends object = Record<never, never>>(
+    extra?: E,
+  ): RepoParams<{ issue_number: number } & E>;
+  /** {@link repo} with `pull_number`. */
+  pullRequest<E extends object = Record<never, never>>(
+    extra?: E,
+  ): RepoParams<{ pull_number: number } & E>;
+  /** Whether `payload.sender.type` is `"Bot"`. */
+  isBot: boolean;
 }
 
 /** A handler function; a thrown error or rejection marks the attempt failed. */
@@ -41,6 +74,63 @@ export type HandlerModule = { readonly [name: string]: unknown };
 
 /** The static registry: event name (or `"*"`) → module. */
 export type HandlerRegistry = Readonly<Record<string, HandlerModule>>;
+
+/** What {@link createContext} builds a context from. */
+export interface ContextInit<P> {
+  event: string;
+  action: string | undefined;
+  delivery: string;
+  attempt: number;
+  payload: P;
+  log: Logger;
+  signal: AbortSignal;
+  /** @default a client whose calls fail, saying no GitHub host is wired */
+  github?: GitHub;
+}
+
+/**
+ * A handler's context: the delivery's data, and the helpers computed from
+ * its payload. What {@link runHandlers} gives each handler; tests of a
+ * handler can build one too.
+ *
+ * @example
+ * ```ts
+ * import { createContext } from "./dispatch.ts";
+ * import { NULL_LOGGER } from "./ops/log.ts";
+ * const ctx = createContext({
+ *   event: "issues", action: "opened", delivery: "d1", attempt: 1,
+ *   payload: { issue: { number: 5 }, repository: { name: "r", owner: { login: "o" } } },
+ *   log: NULL_LOGGER, signal: new AbortController().signal,
+ * });
+ * ctx.issue(); // { owner: "o", repo: "r", issue_number: 5 }
+ * ```
+ */
+export function createContext<P>(init: ContextInit<P>): HandlerContext<P> {
+  const { payload } = init;
+  return {
+    event: init.event,
+    action: init.action,
+    delivery: init.delivery,
+    attempt: init.attempt,
+    payload,
+    log: init.log,
+    signal: init.signal,
+    github: init.github ??
+      createGitHub({
+        transport: noTransport,
+        signal: init.signal,
+        hasApp: false,
+      }),
+    repo: (extra) => repoParams(payload, extra),
+    issue: (extra) => issueParams(payload, extra),
+    pullRequest: (extra) => pullRequestParams(payload, extra),
+    isBot: isBotSender(payload),
+  };
+}
+
+/** Where no GitHub host is wired. */
+const noTransport: GitHubTransport = (call, signal) =>
+  NO_GITHUB.perform(call, signal, 0);
 
 /** The handlers that apply to one delivery, in the order they run. */
 export interface Route {
@@ -119,6 +209,8 @@ export interface RunOptions {
   deadlines?: Deadlines;
   /** Aborts every handler early (shutdown). */
   signal?: AbortSignal;
+  /** Where `ctx.github`'s calls go. @default none: they fail, saying so */
+  github?: GitHubHost;
   now?: () => number;
 }
 
@@ -161,17 +253,28 @@ export async function runHandlers(
   const onOuterAbort = () => controller.abort(options.signal?.reason);
   if (options.signal?.aborted) controller.abort(options.signal.reason);
   else options.signal?.addEventListener("abort", onOuterAbort, { once: true });
+  const host = options.github ?? NO_GITHUB;
+  // Rate-limit waits must end before the handlers' deadline.
+  const deadline = Date.now() + timeoutMs;
+  const github = createGitHub({
+    transport: (call, signal) => host.perform(call, signal, deadline),
+    signal: controller.signal,
+    installation: installationOf(options.payload),
+    hasApp: host.hasApp,
+  });
+  const { payload } = options;
   try {
     for (const route of routes) {
-      const ctx: HandlerContext = {
+      const ctx = createContext({
         event,
         action,
         delivery: options.delivery,
         attempt: options.attempt,
-        payload: options.payload,
+        payload,
         log: options.log.child({ handler: route.name }),
         signal: controller.signal,
-      };
+        github,
+      });
       try {
         await raceAbort(() => route.handler(ctx), controller.signal);
       } catch (err) {

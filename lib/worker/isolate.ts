@@ -23,6 +23,11 @@ import {
 import { createDeadlines } from "../_util/deadline.ts";
 import { describeError } from "../_util/errors.ts";
 import { type HandlerJob, LOAD_STEP, runHandlerJob } from "./run.ts";
+import type {
+  GitHubCall,
+  GitHubCallResult,
+  GitHubHost,
+} from "../github/client.ts";
 
 /** Messages from the pool to an isolate. */
 export type ToIsolate =
@@ -32,9 +37,12 @@ export type ToIsolate =
     module: string;
     /** Lines below this level are dropped here, not posted. */
     level: LogLevel;
+    /** Whether an App is configured (`ctx.github.app` exists). */
+    hasApp: boolean;
     job: HandlerJob;
   }
-  | { type: "abort"; id: number; reason: string };
+  | { type: "abort"; id: number; reason: string }
+  | { type: "github-result"; call: number; result: GitHubCallResult };
 
 /** Messages from an isolate to the pool. */
 export type FromIsolate =
@@ -47,7 +55,18 @@ export type FromIsolate =
   }
   | { type: "result"; id: number; result: DispatchResult }
   | { type: "exit"; id: number | null; code: number }
-  | { type: "closed"; id: number | null };
+  | { type: "closed"; id: number | null }
+  /** A `ctx.github` call, performed by the server with its credentials. */
+  | {
+    type: "github";
+    id: number;
+    call: number;
+    request: GitHubCall;
+    deadline: number;
+  }
+  | { type: "github-abort"; id: number; call: number }
+  /** An installation was deleted or suspended. */
+  | { type: "forget"; id: number; installation: number };
 
 /** The parts of a Worker's global scope this module uses. */
 interface WorkerScope {
@@ -67,7 +86,10 @@ const state: {
   current: { id: number; controller: AbortController } | null;
   /** The handlers, loaded with the first job. */
   registry: Promise<HandlerRegistry> | null;
-} = { current: null, registry: null };
+  /** `ctx.github` calls waiting for the server's answer. */
+  calls: Map<number, (result: GitHubCallResult) => void>;
+  nextCall: number;
+} = { current: null, registry: null, calls: new Map(), nextCall: 1 };
 const deadlines = createDeadlines();
 
 /** Posts a log line; fields that cannot be cloned are sent as text. */
@@ -107,6 +129,42 @@ function jobLogger(id: number, min: LogLevel, bound: LogFields): Logger {
   };
 }
 
+/** An aborted call's answer, without waiting for the server's. */
+const ABORTED: GitHubCallResult = {
+  ok: false,
+  error: { message: "the GitHub call was aborted", kind: "network" },
+};
+
+/**
+ * `ctx.github`'s host in an isolate: each call goes to the server, which
+ * holds the credentials and answers with plain data.
+ */
+function githubHost(id: number, hasApp: boolean): GitHubHost {
+  return {
+    hasApp,
+    perform(request, signal, deadline) {
+      if (signal.aborted) return Promise.resolve(ABORTED);
+      const call = state.nextCall++;
+      return new Promise((resolve) => {
+        const onAbort = () => {
+          state.calls.delete(call);
+          scope.postMessage({ type: "github-abort", id, call });
+          resolve(ABORTED);
+        };
+        state.calls.set(call, (result) => {
+          signal.removeEventListener("abort", onAbort);
+          resolve(result);
+        });
+        signal.addEventListener("abort", onAbort, { once: true });
+        scope.postMessage({ type: "github", id, call, request, deadline });
+      });
+    },
+    forget(installation) {
+      scope.postMessage({ type: "forget", id, installation });
+    },
+  };
+}
+
 /** The registry a module exports as `HANDLERS` (or as its default). */
 async function loadRegistry(module: string): Promise<HandlerRegistry> {
   const mod = await import(module);
@@ -121,6 +179,7 @@ async function run(
   id: number,
   module: string,
   level: LogLevel,
+  hasApp: boolean,
   job: HandlerJob,
 ) {
   const controller = new AbortController();
@@ -133,6 +192,7 @@ async function run(
       registry: handlers,
       deadlines,
       signal: controller.signal,
+      github: githubHost(id, hasApp),
     });
   } catch (err) {
     state.registry = null;
@@ -150,7 +210,12 @@ async function run(
 scope.onmessage = (event) => {
   const message = event.data;
   if (message.type === "run") {
-    void run(message.id, message.module, message.level, message.job);
+    const { id, module, level, hasApp, job } = message;
+    void run(id, module, level, hasApp, job);
+  } else if (message.type === "github-result") {
+    const resolve = state.calls.get(message.call);
+    state.calls.delete(message.call);
+    resolve?.(message.result);
   } else if (state.current?.id === message.id) {
     state.current.controller.abort(new Error(message.reason));
   }

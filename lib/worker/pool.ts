@@ -25,6 +25,7 @@ import { describeError } from "../_util/errors.ts";
 import type { Deadlines } from "../_util/deadline.ts";
 import type { FromIsolate, ToIsolate } from "./isolate.ts";
 import type { HandlerJob, HandlerRunner } from "./run.ts";
+import { type GitHubHost, NO_GITHUB } from "../github/client.ts";
 
 /** How long a run may go past its timeout before its isolate is terminated. */
 const GRACE_MS = 1000;
@@ -43,6 +44,8 @@ export interface PoolOptions {
   graceMs?: number;
   /** `LOG_LEVEL`: handlers' lines below it are dropped in the isolate. @default "debug" */
   logLevel?: LogLevel;
+  /** Performs the handlers' `ctx.github` calls. @default none: they fail */
+  github?: GitHubHost;
 }
 
 /** The run an isolate is busy with. */
@@ -50,7 +53,11 @@ interface Job {
   id: number;
   log: Logger;
   started: number;
+  /** When its handlers' time is up, in ms since the epoch. */
+  deadlineAt: number;
   timeoutMs: number;
+  /** `ctx.github` calls in flight, aborted when the run ends. */
+  calls: Map<number, AbortController>;
   resolve: (result: DispatchResult) => void;
   /** Cancels the forced end (deadline, abort listener). */
   cancel: () => void;
@@ -108,6 +115,24 @@ export function readMessage(data: unknown): FromIsolate | null {
       return id && typeof m.code === "number" ? data as FromIsolate : null;
     case "closed":
       return id ? data as FromIsolate : null;
+    case "github": {
+      const r = m.request as Record<string, unknown> | null;
+      return typeof m.id === "number" && typeof m.call === "number" &&
+          typeof m.deadline === "number" && typeof r === "object" &&
+          r !== null && (r.kind === "request" || r.kind === "paginate") &&
+          typeof r.route === "string" && (r.as === "installation" ||
+            r.as === "app")
+        ? data as FromIsolate
+        : null;
+    }
+    case "github-abort":
+      return typeof m.id === "number" && typeof m.call === "number"
+        ? data as FromIsolate
+        : null;
+    case "forget":
+      return typeof m.id === "number" && Number.isSafeInteger(m.installation)
+        ? data as FromIsolate
+        : null;
     default:
       return null;
   }
@@ -151,6 +176,7 @@ export function createPool(options: PoolOptions): HandlerRunner & {
   const { module, size, deadlines, log } = options;
   const graceMs = options.graceMs ?? GRACE_MS;
   const level = options.logLevel ?? "debug";
+  const github = options.github ?? NO_GITHUB;
   const state: PoolState = {
     idle: [],
     busy: new Set(),
@@ -201,11 +227,44 @@ export function createPool(options: PoolOptions): HandlerRunner & {
       finish(slot, message.result);
       if (message.result.outcome === "timeout") retire(slot);
       else release(slot);
+    } else if (message.type === "github") {
+      if (job && job.id === message.id) perform(slot, job, message);
+    } else if (message.type === "github-abort") {
+      job?.calls.get(message.call)?.abort();
+    } else if (message.type === "forget") {
+      github.forget(message.installation);
     } else if (message.type === "exit") {
       end(slot, "error", `a handler called Deno.exit(${message.code})`);
     } else {
       end(slot, "error", "a handler closed its Worker (close())");
     }
+  }
+
+  /** Performs a run's `ctx.github` call and posts the answer back. */
+  function perform(
+    slot: Slot,
+    job: Job,
+    message: Extract<FromIsolate, { type: "github" }>,
+  ) {
+    const controller = new AbortController();
+    job.calls.set(message.call, controller);
+    // No later than the run's own deadline, whatever the isolate says.
+    const deadline = Math.min(message.deadline, job.deadlineAt);
+    void github.perform(message.request, controller.signal, deadline).then(
+      (result) => {
+        job.calls.delete(message.call);
+        // Posted even when the run has ended: the isolate forgets the call.
+        if (state.busy.has(slot) || state.idle.includes(slot)) {
+          slot.worker.postMessage(
+            {
+              type: "github-result",
+              call: message.call,
+              result,
+            } satisfies ToIsolate,
+          );
+        }
+      },
+    );
   }
 
   /** Resolves the slot's run with `result`. */
@@ -214,6 +273,7 @@ export function createPool(options: PoolOptions): HandlerRunner & {
     if (!job) return;
     slot.job = null;
     job.cancel();
+    for (const call of job.calls.values()) call.abort();
     job.resolve(result);
   }
 
@@ -283,7 +343,9 @@ export function createPool(options: PoolOptions): HandlerRunner & {
         id,
         log: jobLog,
         started: performance.now(),
+        deadlineAt: Date.now() + job.timeoutMs,
         timeoutMs: job.timeoutMs,
+        calls: new Map(),
         resolve,
         cancel: () => {
           cancelForce();
@@ -293,7 +355,14 @@ export function createPool(options: PoolOptions): HandlerRunner & {
       // The body is copied; the payload is parsed on the isolate's side.
       const { payload: _parsed, ...data } = job;
       slot.worker.postMessage(
-        { type: "run", id, module, level, job: data } satisfies ToIsolate,
+        {
+          type: "run",
+          id,
+          module,
+          level,
+          hasApp: github.hasApp,
+          job: data,
+        } satisfies ToIsolate,
       );
       if (signal.aborted) onAbort();
       else signal.addEventListener("abort", onAbort, { once: true });

@@ -26,6 +26,8 @@ import { describeError } from "../_util/errors.ts";
 import { type BodyKind, decodePayload } from "../http/payload.ts";
 import type { DeliveryRecord } from "../store/types.ts";
 import type { DeliveryStore } from "../store/store.ts";
+import type { GitHubHost } from "../github/client.ts";
+import { goneInstallation } from "../github/refs.ts";
 
 /** What the accepting request already holds of a delivery (the fast path). */
 export interface LocalDelivery {
@@ -66,6 +68,8 @@ export interface HandlerHost {
   deadlines: Deadlines;
   /** Aborts every handler early (shutdown). */
   signal: AbortSignal;
+  /** Where `ctx.github`'s calls go. @default none: they fail, saying so */
+  github?: GitHubHost | undefined;
 }
 
 /** The step a result is attributed to when the payload cannot be decoded. */
@@ -109,7 +113,7 @@ export async function runHandlerJob(
     }
     payload = decoded.payload;
   }
-  return await runHandlers({
+  const result = await runHandlers({
     registry: host.registry,
     event: job.event,
     action: job.action,
@@ -120,7 +124,12 @@ export async function runHandlerJob(
     timeoutMs: job.timeoutMs,
     deadlines: host.deadlines,
     signal: host.signal,
+    ...(host.github ? { github: host.github } : {}),
   });
+  // An installation deleted or suspended: its cached token is of no use.
+  const gone = goneInstallation(job.event, job.action, payload);
+  if (gone !== undefined) host.github?.forget(gone);
+  return result;
 }
 
 /**
@@ -161,10 +170,11 @@ export interface HandlerRunner {
 export function createInlineRunner(
   registry: HandlerRegistry,
   deadlines: Deadlines,
+  github?: GitHubHost,
 ): HandlerRunner {
   return {
     run: (job, log, signal) =>
-      runHandlerJob(job, log, { registry, deadlines, signal }),
+      runHandlerJob(job, log, { registry, deadlines, signal, github }),
     close: () => Promise.resolve(),
   };
 }

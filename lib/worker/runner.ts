@@ -14,6 +14,7 @@ import type { Deadlines } from "../_util/deadline.ts";
 import { createPool } from "./pool.ts";
 import { StartupError } from "../_util/errors.ts";
 import { createInlineRunner, type HandlerRunner } from "./run.ts";
+import type { GitHubHost } from "../github/client.ts";
 
 /** The module the pool's isolates load their handlers from. */
 export const HANDLERS_MODULE = new URL("../handlers/mod.ts", import.meta.url)
@@ -48,6 +49,8 @@ export interface RunnerOptions {
   registry?: HandlerRegistry;
   /** The module exporting `HANDLERS` for the isolates. @default {@link HANDLERS_MODULE} */
   module?: string;
+  /** Performs the handlers' `ctx.github` calls (the server's broker). */
+  github?: GitHubHost | undefined;
 }
 
 /**
@@ -75,13 +78,13 @@ export function createHandlerRunner(
 ): HandlerRunner {
   const { config, log, deadlines } = options;
   if (options.registry) {
-    return createInlineRunner(options.registry, deadlines);
+    return createInlineRunner(options.registry, deadlines, options.github);
   }
   if (config.deploy || typeof Worker === "undefined") {
     log.warn(
       "Workers are not available here: handlers run on the server's own event loop",
     );
-    return createInlineRunner(HANDLERS, deadlines);
+    return createInlineRunner(HANDLERS, deadlines, options.github);
   }
   const missing = missingReadPermission(CODE_DIR);
   if (missing !== null) throw new StartupError(missing);
@@ -90,6 +93,7 @@ export function createHandlerRunner(
     size: config.maxConcurrency,
     logLevel: config.logLevel,
     deadlines,
+    ...(options.github ? { github: options.github } : {}),
     log: log.child({ component: "handlers" }),
   });
 }

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import {
+  createContext,
   type HandlerContext,
   routeDelivery,
   runHandlers,
@@ -48,13 +49,15 @@ function context<P>(
 ): HandlerContext<P> {
   const action = (payload as { action?: unknown }).action;
   return {
-    event,
-    action: typeof action === "string" ? action : undefined,
-    delivery: "72d3162e-cc78-11e3-81ab-4c9367dc0958",
-    attempt: 1,
-    payload,
-    log,
-    signal: new AbortController().signal,
+    ...createContext({
+      event,
+      action: typeof action === "string" ? action : undefined,
+      delivery: "72d3162e-cc78-11e3-81ab-4c9367dc0958",
+      attempt: 1,
+      payload,
+      log,
+      signal: new AbortController().signal,
+    }),
     ...overrides,
   };
 }

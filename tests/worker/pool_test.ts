@@ -6,7 +6,8 @@ import assert from "node:assert/strict";
 import { createPool } from "../../lib/worker/pool.ts";
 import type { HandlerJob } from "../../lib/worker/run.ts";
 import { createDeadlines } from "../../lib/_util/deadline.ts";
-import { captureLogger } from "../_helpers.ts";
+import { captureLogger, waitFor } from "../_helpers.ts";
+import type { GitHubCall, GitHubHost } from "../../lib/github/client.ts";
 
 const MODULE = new URL("../fixtures/hostile_handlers.ts", import.meta.url).href;
 
@@ -227,6 +228,82 @@ Deno.test("fields JSON cannot hold are logged safely, and forged messages end on
       forged.outcome === "error" && /a message of its own/.test(forged.error),
     );
     assert.equal((await p.run(job("ok"), log, never)).outcome, "ok");
+  } finally {
+    await p.close();
+  }
+});
+
+Deno.test("ctx.github calls go to the server's host, with the delivery's installation, and answers and errors come back rebuilt", async () => {
+  const { log, lines } = captureLogger();
+  const calls: { call: GitHubCall; deadline: number }[] = [];
+  const forgotten: number[] = [];
+  const github: GitHubHost = {
+    hasApp: false,
+    perform(call, _signal, deadline) {
+      calls.push({ call, deadline });
+      if (call.route === "GET /missing") {
+        return Promise.resolve({
+          ok: false,
+          error: {
+            message: "GET /missing: GitHub answered 404: Not Found",
+            kind: "status",
+            status: 404,
+            githubMessage: "Not Found",
+          },
+        });
+      }
+      return Promise.resolve({
+        ok: true,
+        answer: {
+          status: 200,
+          headers: [["etag", '"abc"']],
+          data: { full_name: "octo/hello" },
+          url: "http://x/repos/octo/hello",
+        },
+      });
+    },
+    forget: (id) => void forgotten.push(id),
+  };
+  const p = createPool({
+    module: MODULE,
+    size: 1,
+    deadlines: createDeadlines(),
+    log,
+    github,
+  });
+  try {
+    const payload = {
+      installation: { id: 42 },
+      repository: { name: "hello", owner: { login: "octo" } },
+      sender: { type: "Bot" },
+    };
+    const before = Date.now();
+    assert.equal((await p.run(job("gh", payload), log, never)).outcome, "ok");
+    assert.deepEqual(calls[0]?.call, {
+      kind: "request",
+      route: "GET /repos/{owner}/{repo}",
+      params: { owner: "octo", repo: "hello" },
+      as: "installation",
+      installation: 42,
+    });
+    assert.ok(calls[0]!.deadline <= before + 2000 + 100, "the run's deadline");
+    const answer = lines.find((l) => l.msg === "gh answer");
+    assert.deepEqual(answer, {
+      ...answer,
+      status: 200,
+      etag: '"abc"',
+      data: { full_name: "octo/hello" },
+      hasApp: false,
+      isBot: true,
+    });
+    const error = lines.find((l) => l.msg === "gh error");
+    assert.equal(error?.name, "GitHubApiError");
+    assert.equal(error?.status, 404);
+    const gone = { action: "deleted", installation: { id: 42 } };
+    const deleted = { ...job("installation", gone), action: "deleted" };
+    assert.equal((await p.run(deleted, log, never)).outcome, "ok");
+    await waitFor(() => forgotten.length > 0, 2000, "the installation dropped");
+    assert.deepEqual(forgotten, [42]);
   } finally {
     await p.close();
   }
