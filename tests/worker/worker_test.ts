@@ -6,7 +6,10 @@ import { type App, createApp } from "../../lib/app.ts";
 import { createWorker, reservedUntil } from "../../lib/worker/worker.ts";
 import type { HandlerContext, HandlerRegistry } from "../../lib/dispatch.ts";
 import { DeliveryStore } from "../../lib/store/store.ts";
-import type { IncomingDelivery } from "../../lib/store/types.ts";
+import type {
+  DeliveryRecord,
+  IncomingDelivery,
+} from "../../lib/store/types.ts";
 import {
   captureLogger,
   deliveryRequest,
@@ -730,7 +733,7 @@ Deno.test("a waiting lease taken by another process meanwhile is not started her
   // As if its lease had lapsed and another process took it and ran it.
   const entry = await r.app.store.getEntry("stolen");
   assert.equal(entry.value?.waiting, true);
-  await r.app.store.update(entry as Deno.KvEntry<typeof entry.value & {}>, {
+  await r.app.store.update(entry as Deno.KvEntry<DeliveryRecord>, {
     ...entry.value!,
     waiting: undefined,
     status: "done",
