@@ -26,7 +26,7 @@ import type {
 } from "./types.ts";
 import { deliveryKeys } from "./keys.ts";
 import type { LockSafeKv } from "./kv.ts";
-import { newRecord } from "./lifecycle.ts";
+import { type NewLease, newRecord } from "./lifecycle.ts";
 import {
   chunksOf,
   COMMIT_BYTES,
@@ -71,17 +71,18 @@ export interface GroupCommitOptions {
 /** Record writes, grouped into shared commits where they can be. */
 export interface GroupCommit {
   /**
-   * Stores a new delivery (already leased until `leaseUntil` when given).
+   * Stores a new delivery (already leased to this process when `lease` is
+   * given).
    * Null when its id or body digest is already stored; rejects when KV fails.
    */
   accept(
     delivery: IncomingDelivery,
-    leaseUntil: number | undefined,
+    lease: NewLease | undefined,
   ): Promise<Queued | null>;
   /** {@link GroupCommit.accept} in a commit of its own. */
   acceptAlone(
     delivery: IncomingDelivery,
-    leaseUntil: number | undefined,
+    lease: NewLease | undefined,
   ): Promise<Queued | null>;
   /**
    * Replaces a record if it is unchanged since `entry` was read. Returns the
@@ -102,7 +103,7 @@ export interface GroupCommit {
 
 interface PendingAccept {
   delivery: IncomingDelivery;
-  leaseUntil: number | undefined;
+  lease: NewLease | undefined;
   resolve: (result: Queued | null) => void;
   reject: (err: unknown) => void;
 }
@@ -237,13 +238,13 @@ function stageUpdate(
 /** The answer for a stored delivery, with the leased entry when leased. */
 function queued(
   record: DeliveryRecord,
-  leaseUntil: number | undefined,
+  lease: NewLease | undefined,
   versionstamp: string,
 ): Queued {
   return {
     status: "queued",
     id: record.id,
-    ...(leaseUntil === undefined ? {} : {
+    ...(lease === undefined ? {} : {
       leased: {
         key: deliveryKeys.record(record.id),
         value: record,
@@ -276,14 +277,15 @@ function stageInline(
   op: Deno.AtomicOperation,
   delivery: IncomingDelivery,
   at: number,
-  leaseUntil: number | undefined,
+  lease: NewLease | undefined,
 ): DeliveryRecord {
   const upload = uploadId(at);
   const chunks = chunksOf(delivery.body, w.chunkSize);
   const record = newRecord(delivery, { upload, chunks: chunks.length }, {
     now: at,
     maxAttempts: w.maxAttempts,
-    leaseUntil,
+    leaseUntil: lease?.until,
+    waiting: lease?.waiting,
     owner: w.owner,
   });
   stageRecord(op, record, w.ttlMs);
@@ -295,14 +297,14 @@ function stageInline(
 async function acceptAlone(
   w: Writer,
   delivery: IncomingDelivery,
-  leaseUntil: number | undefined,
+  lease: NewLease | undefined,
 ): Promise<Queued | null> {
   const at = w.now();
   const op = w.kv.atomic();
   let record: DeliveryRecord;
   let cleanup: (() => Promise<void>) | null = null;
   if (delivery.body.byteLength <= COMMIT_BYTES) {
-    record = stageInline(w, op, delivery, at, leaseUntil);
+    record = stageInline(w, op, delivery, at, lease);
   } else {
     // Chunks first; the upload key marks them until the record commit
     // deletes it.
@@ -314,7 +316,8 @@ async function acceptAlone(
     record = newRecord(delivery, body, {
       now: at,
       maxAttempts: w.maxAttempts,
-      leaseUntil,
+      leaseUntil: lease?.until,
+      waiting: lease?.waiting,
       owner: w.owner,
     });
     stageRecord(op, record, w.ttlMs);
@@ -323,7 +326,7 @@ async function acceptAlone(
   }
   w.commits++;
   const res = await op.commit();
-  if (res.ok) return queued(record, leaseUntil, res.versionstamp);
+  if (res.ok) return queued(record, lease, res.versionstamp);
   await cleanup?.();
   return null;
 }
@@ -350,7 +353,7 @@ async function settleAlone(
 ): Promise<void> {
   await Promise.all([
     ...accepts.map((item) =>
-      acceptAlone(w, item.delivery, item.leaseUntil).then(
+      acceptAlone(w, item.delivery, item.lease).then(
         item.resolve,
         item.reject,
       )
@@ -370,7 +373,7 @@ async function commitBatch(
   const at = w.now();
   const op = w.kv.atomic();
   const records = accepts.map((item) =>
-    stageInline(w, op, item.delivery, at, item.leaseUntil)
+    stageInline(w, op, item.delivery, at, item.lease)
   );
   for (const item of updates) {
     stageUpdate(op, item.entry, item.next, expireInOf(item.next, w.ttlMs, at));
@@ -390,7 +393,7 @@ async function commitBatch(
   }
   const versionstamp = res.versionstamp;
   accepts.forEach((item, i) =>
-    item.resolve(queued(records[i]!, item.leaseUntil, versionstamp))
+    item.resolve(queued(records[i]!, item.lease, versionstamp))
   );
   for (const item of updates) {
     item.resolve({ key: item.entry.key, value: item.next, versionstamp });
@@ -454,16 +457,16 @@ export function createGroupCommit(options: GroupCommitOptions): GroupCommit {
     commits: 0,
   };
   return {
-    accept(delivery, leaseUntil) {
+    accept(delivery, lease) {
       if (batchMax <= 1 || delivery.body.byteLength > GROUP_BODY_MAX) {
-        return acceptAlone(w, delivery, leaseUntil);
+        return acceptAlone(w, delivery, lease);
       }
       return new Promise((resolve, reject) => {
-        w.accepts.push({ delivery, leaseUntil, resolve, reject });
+        w.accepts.push({ delivery, lease, resolve, reject });
         if (!w.flushing) void flush(w);
       });
     },
-    acceptAlone: (delivery, leaseUntil) => acceptAlone(w, delivery, leaseUntil),
+    acceptAlone: (delivery, lease) => acceptAlone(w, delivery, lease),
     update(entry, next) {
       if (batchMax <= 1) return updateAlone(w, entry, next);
       return new Promise((resolve, reject) => {

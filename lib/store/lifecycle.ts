@@ -7,9 +7,11 @@
  * ```
  * received ──────────────▶ queued ──lease──▶ running ──ok──────────────▶ done
  * received, slot free ─────────────────────▶ running ──no handler──────▶ skipped
+ * received, slot busy ─────────────────────▶ running, waiting ──slot frees──▶ running
  *                 failed ──lease (due)─────▶ running ──error, timeout──▶ failed (after a backoff)
  *                                            running ──the last one────▶ dead
  *                                            running ──lease lapsed, none left──▶ dead
+ *                                            running, waiting ──lease lapsed──▶ running (leased again)
  *                                            running ──shutdown────────▶ queued (attempt not counted)
  *                                            running, not started, shutdown ──▶ queued (attempt not counted)
  *                                            running ──replayed meanwhile──▶ queued (runs again)
@@ -19,10 +21,15 @@
  *
  * A `running` record's `dueAt` is its lease's expiry: once passed, it is due
  * and {@link leaseRecord} takes it again (a crashed or stalled process), or,
- * when that run was its last attempt, gives it up ({@link giveUpRecord}):
- * attempts are counted when a lease is taken, so a run that keeps killing its
- * process ends `dead` after `MAX_ATTEMPTS`. The holder renews its lease while
- * it runs ({@link renewRecord}); a restarted process makes the leases of the
+ * when that run was its last attempt, gives it up ({@link giveUpRecord}).
+ * An attempt is counted when its run starts, durably before its handler
+ * begins: a lease taken for a run that starts at once counts it in the same
+ * commit; a delivery stored leased while every slot is busy waits `waiting`
+ * (in its holder's memory, the attempt not counted) and {@link startRecord}
+ * counts it when a slot frees. So a run that keeps killing its process ends
+ * `dead` after `MAX_ATTEMPTS`, and a delivery that only waited loses no
+ * attempt when its process dies. The holder renews its lease while it runs or
+ * waits ({@link renewRecord}); a restarted process makes the leases of the
  * process it replaces due at once ({@link reclaimRecord}).
  *
  * It reads and writes nothing: the store commits what these functions return
@@ -43,6 +50,14 @@ export interface StoredBody {
   chunks: number;
 }
 
+/** A lease a new record is stored with (the durable fast path). */
+export interface NewLease {
+  /** Its expiry. */
+  until: number;
+  /** Its run waits for a slot: the attempt is not counted yet. @default false */
+  waiting?: boolean | undefined;
+}
+
 /** Options of {@link newRecord}. */
 export interface NewRecordOptions {
   /** The time of the commit. */
@@ -56,11 +71,17 @@ export interface NewRecordOptions {
   leaseUntil?: number | undefined;
   /** Who holds that lease (the accepting process). @default none */
   owner?: string | undefined;
+  /**
+   * That lease waits for a handler slot: stored `waiting`, the attempt not
+   * counted until its run starts ({@link startRecord}). @default false
+   */
+  waiting?: boolean | undefined;
 }
 
 /**
  * The record of a just-received delivery: `queued` and due now, or, with
- * `leaseUntil`, `running` its first attempt until then.
+ * `leaseUntil`, `running` its first attempt until then (or, `waiting`,
+ * leased until then with no attempt counted yet).
  *
  * @example
  * ```ts
@@ -81,6 +102,7 @@ export function newRecord(
 ): DeliveryRecord {
   const { now, leaseUntil } = options;
   const leased = leaseUntil !== undefined;
+  const waiting = leased && options.waiting === true;
   return {
     id: delivery.id,
     event: delivery.event,
@@ -96,7 +118,7 @@ export function newRecord(
     upload: body.upload,
     chunks: body.chunks,
     status: leased ? "running" : "queued",
-    attempts: leased ? 1 : 0,
+    attempts: leased && !waiting ? 1 : 0,
     attemptLimit: options.maxAttempts,
     receivedAt: delivery.receivedAt,
     updatedAt: now,
@@ -107,15 +129,25 @@ export function newRecord(
     error: null,
     replays: 0,
     ...(leased && options.owner !== undefined ? { owner: options.owner } : {}),
+    ...(waiting ? { waiting: true } : {}),
   };
+}
+
+/** `record` without the `waiting` mark: its attempt is counted (or it is not leased). */
+function counted(record: DeliveryRecord): DeliveryRecord {
+  if (record.waiting === undefined) return record;
+  const { waiting: _waiting, ...rest } = record;
+  return rest;
 }
 
 /**
  * The record taken for a run until `leaseUntil` by `owner`: `running`, one
- * more attempt. Null when it is not due at `now` (final, waiting for a retry,
- * or leased by someone whose lease has not expired). A lapsed `running`
- * record that already used its last attempt is given up instead
- * ({@link giveUpRecord}): run what comes back only when it is `running`.
+ * more attempt (its run starts now). Null when it is not due at `now` (final,
+ * waiting for a retry, or leased by someone whose lease has not expired). A
+ * lapsed `running` record that already used its last attempt is given up
+ * instead ({@link giveUpRecord}): run what comes back only when it is
+ * `running`. A lapsed `waiting` lease never ran: it is simply leased again
+ * (not a lapse, not given up).
  *
  * @example
  * ```ts
@@ -135,9 +167,9 @@ export function leaseRecord(
   if (record.dueAt === null || record.dueAt > now) return null;
   const givenUp = giveUpRecord(record, now);
   if (givenUp !== null) return givenUp;
-  const lapsed = record.status === "running";
+  const lapsed = record.status === "running" && !record.waiting;
   return {
-    ...record,
+    ...counted(record),
     status: "running",
     attempts: record.attempts + 1,
     startedAt: now,
@@ -158,7 +190,8 @@ export function gaveUpError(lapses: number, attempts: number): string {
  * The record given up on: a `running` record whose lease lapsed (its run
  * ended without an outcome: the process or its Worker died) after it had
  * used its last attempt is `dead`, with an error that says so. Null for any
- * other record (still leased, attempts left, not running).
+ * other record (still leased, attempts left, not running, or a `waiting`
+ * lease: it never ran).
  *
  * @example
  * ```ts
@@ -174,7 +207,7 @@ export function giveUpRecord(
   now: number,
 ): DeliveryRecord | null {
   if (
-    record.status !== "running" || record.dueAt === null ||
+    record.status !== "running" || record.waiting || record.dueAt === null ||
     record.dueAt > now || record.attempts < record.attemptLimit
   ) return null;
   const lapses = (record.lapses ?? 0) + 1;
@@ -187,6 +220,29 @@ export function giveUpRecord(
     dueAt: null,
     error: gaveUpError(lapses, record.attempts),
   };
+}
+
+/**
+ * The record of a `waiting` lease whose run starts now (a handler slot freed
+ * for it): one more attempt, counted before its handler begins. The lease
+ * stays the same (its start, owner and expiry identify it); a record whose
+ * attempt is counted already comes back as it is.
+ *
+ * @example
+ * ```ts
+ * import { startRecord } from "./lifecycle.ts";
+ * import type { DeliveryRecord } from "./types.ts";
+ * const waited = { status: "running", waiting: true, attempts: 0, startedAt: 1 } as DeliveryRecord;
+ * startRecord(waited, 9).attempts; // 1
+ * startRecord(startRecord(waited, 9), 10).attempts; // 1: counted once
+ * ```
+ */
+export function startRecord(
+  record: DeliveryRecord,
+  now: number,
+): DeliveryRecord {
+  if (!record.waiting) return record;
+  return { ...counted(record), attempts: record.attempts + 1, updatedAt: now };
 }
 
 /**
@@ -237,8 +293,9 @@ export function reclaimRecord(
 
 /**
  * The record of a lease given back before its run started (it waited in
- * memory for a handler slot when the process shut down): `queued`, due now,
- * the attempt not counted.
+ * memory for a handler slot, or was just taken, when the process shut
+ * down): `queued`, due now, the attempt not counted (taken back, unless it
+ * was `waiting`: never counted).
  *
  * @example
  * ```ts
@@ -253,9 +310,9 @@ export function releaseRecord(
   now: number,
 ): DeliveryRecord {
   return {
-    ...record,
+    ...counted(record),
     status: "queued",
-    attempts: record.attempts - 1,
+    attempts: record.waiting ? record.attempts : record.attempts - 1,
     dueAt: now,
     updatedAt: now,
     ...(record.rerun ? { rerun: false } : {}),

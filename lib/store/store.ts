@@ -21,7 +21,12 @@ import type {
 import { deliveryKeys, jobLeaseKey, seatKey } from "./keys.ts";
 import { lockSafe, type LockSafeKv } from "./kv.ts";
 import { takeLease } from "./lease.ts";
-import { leaseRecord, rearmRecord, reclaimRecord } from "./lifecycle.ts";
+import {
+  leaseRecord,
+  type NewLease,
+  rearmRecord,
+  reclaimRecord,
+} from "./lifecycle.ts";
 import { readBody } from "./bodies.ts";
 import { createGroupCommit, type GroupCommit } from "./group_commit.ts";
 import { type Collected, collectExpired } from "./collect.ts";
@@ -58,6 +63,12 @@ export interface AcceptOptions {
    * slot. Should the process die, the lease expires and any worker re-runs it.
    */
   leaseUntil?: number | undefined;
+  /**
+   * With `leaseUntil`: the delivery will wait in memory for a handler slot,
+   * so it is stored `waiting`, its attempt counted only when its run starts
+   * (`startRecord`). @default false
+   */
+  waiting?: boolean | undefined;
 }
 
 /** How often a re-arm is tried against concurrent writers. */
@@ -124,16 +135,18 @@ export class DeliveryStore {
     delivery: IncomingDelivery,
     options: AcceptOptions = {},
   ): Promise<AcceptResult> {
-    const leaseUntil = options.leaseUntil;
-    return this.#commits.accept(delivery, leaseUntil).then((stored) =>
-      stored ?? this.#answerClash(delivery, leaseUntil)
+    const lease = options.leaseUntil === undefined
+      ? undefined
+      : { until: options.leaseUntil, waiting: options.waiting ?? false };
+    return this.#commits.accept(delivery, lease).then((stored) =>
+      stored ?? this.#answerClash(delivery, lease)
     );
   }
 
   /** A check of `delivery`'s commit failed: which delivery came first? */
   async #answerClash(
     delivery: IncomingDelivery,
-    leaseUntil: number | undefined,
+    lease: NewLease | undefined,
   ): Promise<AcceptResult> {
     let first = await this.get(delivery.id);
     if (first === null) {
@@ -143,8 +156,8 @@ export class DeliveryStore {
       if (digest.value !== null) first = await this.get(digest.value);
       if (first === null) {
         // The other delivery expired between our commit and our reads: retry.
-        const stored = await this.#commits.acceptAlone(delivery, leaseUntil);
-        return stored ?? this.#answerClash(delivery, leaseUntil);
+        const stored = await this.#commits.acceptAlone(delivery, lease);
+        return stored ?? this.#answerClash(delivery, lease);
       }
     }
     if (first.status === "dead") {

@@ -109,6 +109,13 @@ export interface DeliveryRecord extends Pick<IncomingDelivery, KeptFields> {
    */
   owner?: string | undefined;
   /**
+   * Set on a `running` record leased to a process that keeps it in memory
+   * until a handler slot frees: its attempt is not counted yet (it is when
+   * the run starts). Such a lease that lapses is leased again, never given
+   * up: it never ran.
+   */
+  waiting?: boolean | undefined;
+  /**
    * Runs that ended without recording an outcome (their process or Worker
    * died): leases taken again after they lapsed.
    */

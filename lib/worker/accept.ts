@@ -1,8 +1,9 @@
 /**
  * The durable fast path of accepting a delivery: when this process has a
  * free handler slot (or room in its local queue), the delivery is stored
- * already leased to it and runs at once from memory — no lease commit, no
- * read back from KV. Either way the answer waits for the commit, and a crash
+ * already leased to it and runs from memory — at once, with no lease commit
+ * and no read back from KV, or, stored `waiting` (its attempt not counted),
+ * when a slot frees. Either way the answer waits for the commit, and a crash
  * leaves a lease that expires and is re-run by any process.
  *
  * It decides nothing about storing (the store does) or running (the worker
@@ -42,14 +43,15 @@ export function createAccept(
   { store, worker, health }: AcceptWiring,
 ): AcceptDelivery {
   return async (delivery) => {
-    const leaseUntil = worker.reserve();
+    const reservation = worker.reserve();
     let result;
     try {
-      result = await store.accept(delivery, {
-        leaseUntil: leaseUntil ?? undefined,
-      });
+      result = await store.accept(
+        delivery,
+        reservation === null ? { leaseUntil: undefined } : reservation,
+      );
     } catch (err) {
-      if (leaseUntil !== null) worker.release();
+      if (reservation !== null) worker.release(reservation);
       health?.failed(err);
       throw err;
     }
@@ -60,7 +62,7 @@ export function createAccept(
         payload: delivery.payload,
       });
     } else {
-      if (leaseUntil !== null) worker.release();
+      if (reservation !== null) worker.release(reservation);
       if (result.status === "queued") worker.wake();
     }
     return result;

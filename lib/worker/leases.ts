@@ -1,6 +1,7 @@
 /**
  * The delivery leases this process holds — running, or waiting in memory for
- * a handler slot — and their renewal. Every lease is short ({@link LEASE_MS})
+ * a handler slot — their renewal, and the commit that counts a waiting
+ * lease's attempt when its run starts. Every lease is short ({@link LEASE_MS})
  * so that a process that dies leaves nothing leased for long; while this
  * process lives, one background pass every third of the lease renews all it
  * holds (the renewals share the store's group commits). A lease stops being
@@ -20,7 +21,12 @@
 import type { Logger } from "../ops/log.ts";
 import type { DeliveryRecord } from "../store/types.ts";
 import type { DeliveryStore } from "../store/store.ts";
-import { holdsLease, releaseRecord, renewRecord } from "../store/lifecycle.ts";
+import {
+  holdsLease,
+  releaseRecord,
+  renewRecord,
+  startRecord,
+} from "../store/lifecycle.ts";
 import { describeError } from "../_util/errors.ts";
 
 /**
@@ -58,6 +64,13 @@ export interface LeaseKeeper {
    * queued again, due now, the attempt not counted. Rejects when KV fails.
    */
   giveBack(held: HeldLease): Promise<void>;
+  /**
+   * Counts the attempt of a `waiting` lease whose run is about to start (one
+   * commit, shared with renewals), keeping the new entry. False when the
+   * lease is no longer this process's (then it is no longer held). Rejects
+   * when KV fails.
+   */
+  start(held: HeldLease): Promise<boolean>;
   /** Whether a lease on this delivery is held. */
   holds(id: string): boolean;
   /** One renewal pass over every lease held; returns how many were renewed. */
@@ -183,6 +196,18 @@ export function createLeaseKeeper(options: LeaseKeeperOptions): LeaseKeeper {
       } finally {
         if (held.get(lease.leased.id) === lease) held.delete(lease.leased.id);
       }
+    },
+    async start(lease) {
+      const saved = await commitHeld(
+        store,
+        lease,
+        (record) => startRecord(record, store.now()),
+      );
+      if (saved) lease.entry = saved;
+      else if (held.get(lease.leased.id) === lease) {
+        held.delete(lease.leased.id);
+      }
+      return saved !== null;
     },
     holds: (id) => held.has(id),
     renew,

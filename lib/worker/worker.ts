@@ -11,6 +11,13 @@
  * process stored already leased to itself (the durable fast path,
  * `accept.ts`) run from memory, now or when a slot frees.
  *
+ * An attempt is counted durably exactly when a run starts, before its
+ * handler begins: a lease is taken counted (one commit: the common case)
+ * only with a handler slot promised to it; a fast-path delivery accepted
+ * while every slot is promised is stored `waiting`, and the commit that
+ * counts its attempt is made when a slot frees, just before it runs. Once a
+ * drain began, nothing starts: leases taken or waiting are given back.
+ *
  * Every lease it holds is short and renewed in the background while the run
  * lasts (`leases.ts`); a process restarted in the seat of one that died takes
  * its leases back at once ({@link Worker.claimSeat}).
@@ -109,10 +116,11 @@ export interface Worker {
   drain(timeoutMs: number): Promise<boolean>;
   /**
    * Durable fast path, step 1: promises a run to a delivery about to be
-   * stored, returning the lease expiry to store it with (or `null` when this
-   * process has enough work: store it queued instead, for any process).
+   * stored, returning the lease to store it with (or `null` when this
+   * process has enough work or is draining: store it queued instead, for
+   * any process).
    */
-  reserve(): number | null;
+  reserve(): Reservation | null;
   /**
    * Takes `seat` (see `boot.ts`) for this process and makes the leases of
    * the process that had it before (dead: this one took its place) due at
@@ -121,14 +129,25 @@ export interface Worker {
   claimSeat(seat: string): Promise<number>;
   /** Step 2a: the delivery was stored leased; run it from memory, now or when a slot frees. */
   runLeased(leased: Deno.KvEntry<DeliveryRecord>, local: LocalDelivery): void;
-  /** Step 2b: it was not stored leased (a duplicate, an error): free the slot. */
-  release(): void;
+  /** Step 2b: it was not stored leased (a duplicate, an error): free the reservation. */
+  release(reservation: Reservation): void;
   /** Handler runs in progress. */
   readonly active: number;
   /** The highest number of simultaneous runs seen. */
   readonly peak: number;
   /** Records due or running, as of the last count. */
   readonly depth: number;
+}
+
+/** A run promised to a delivery about to be stored ({@link Worker.reserve}). */
+export interface Reservation {
+  /** Store it leased until then. */
+  leaseUntil: number;
+  /**
+   * No handler slot is free for it: store it `waiting` (the attempt is
+   * counted when a slot frees and its run starts).
+   */
+  waiting: boolean;
 }
 
 /** The limits a fast-path lease is computed from. */
@@ -177,6 +196,12 @@ interface WorkerState {
   ready: Waiting[];
   /** Deliveries being stored with a lease to this process (fast path). */
   reserved: number;
+  /**
+   * Handler slots promised to runs about to start: counted leases being
+   * stored (fast path) or taken (a pass), and waiting ones whose attempt is
+   * being counted. A slot is free when `running` + `starting` leave one.
+   */
+  starting: number;
   /** A drain began: leases that would wait for a slot are given back. */
   draining: boolean;
   peak: number;
@@ -297,6 +322,12 @@ interface WorkerParts {
   leases: LeaseKeeper;
   /** Aborted when a drain runs out of time: cuts the handlers short. */
   abortRuns: AbortController;
+  /**
+   * Aborted when a drain ends: a run whose outcome comes later was cut short
+   * by the shutdown (its runner closes after the drain), so its attempt does
+   * not count.
+   */
+  drained: AbortController;
   run: RunContext;
   outcomes: OutcomeOptions;
   housekeeping: HousekeepingOptions;
@@ -308,6 +339,7 @@ function workerParts(options: WorkerOptions): WorkerParts {
   const { store, log, maxConcurrency, handlerTimeoutMs } = options;
   const leaseMs = options.leaseMs ?? LEASE_MS;
   const abortRuns = new AbortController();
+  const drained = new AbortController();
   return {
     store,
     log,
@@ -317,6 +349,7 @@ function workerParts(options: WorkerOptions): WorkerParts {
     pollMs: options.pollMs ?? 1000,
     leases: createLeaseKeeper({ store, log, leaseMs }),
     abortRuns,
+    drained,
     run: {
       store,
       runner: options.runner ??
@@ -334,7 +367,7 @@ function workerParts(options: WorkerOptions): WorkerParts {
         maxMs: options.retryMaxMs ?? 600_000,
         random: options.random ?? Math.random,
       },
-      shutdown: abortRuns.signal,
+      shutdown: AbortSignal.any([abortRuns.signal, drained.signal]),
     },
     housekeeping: {
       store,
@@ -368,7 +401,8 @@ async function runOne(
   held: HeldLease,
   local: LocalDelivery | undefined,
 ): Promise<void> {
-  const record = held.leased;
+  // The latest entry: a waiting lease's attempt was counted since it was taken.
+  const record = held.entry.value;
   const log = deliveryLog(parts.log, record);
   const result = await runDelivery(record, local, log, parts.run);
   countRun(parts.metrics, record.event, result);
@@ -388,26 +422,37 @@ async function runOne(
   state.recordings.add(recording);
 }
 
-/**
- * Gives a lease back unrun (a drain: it waited for a slot), tracked like an
- * outcome so that the drain awaits it.
- */
-function giveBack(parts: WorkerParts, state: WorkerState, held: HeldLease) {
-  const giving: Promise<void> = parts.leases.giveBack(held)
-    .catch((err) => {
-      parts.log.error("could not give a lease back; it runs when it lapses", {
-        delivery: held.leased.id,
-        error: describeError(err),
-      });
-    })
-    .finally(() => state.recordings.delete(giving));
-  state.recordings.add(giving);
+/** Gives a lease back unrun (a drain); never rejects. */
+function giveBackNow(parts: WorkerParts, held: HeldLease): Promise<void> {
+  return parts.leases.giveBack(held).catch((err) => {
+    parts.log.error("could not give a lease back; it runs when it lapses", {
+      delivery: held.leased.id,
+      error: describeError(err),
+    });
+  });
+}
+
+/** Tracks `work` like an outcome being recorded, so that a drain awaits it. */
+function trackRecording(state: WorkerState, work: Promise<void>): void {
+  const tracked: Promise<void> = work.finally(() =>
+    state.recordings.delete(tracked)
+  );
+  state.recordings.add(tracked);
 }
 
 /**
- * Drains a worker: the leases waiting for a slot are given back (they will
- * not run here), the runs in progress get `timeoutMs` ({@link drainRuns}),
- * then renewals stop.
+ * Gives a lease back unrun (a drain: it waited for a slot, or was taken as
+ * the drain began), tracked like an outcome so that the drain awaits it.
+ */
+function giveBack(parts: WorkerParts, state: WorkerState, held: HeldLease) {
+  trackRecording(state, giveBackNow(parts, held));
+}
+
+/**
+ * Drains a worker: nothing starts any more; the leases waiting for a slot,
+ * and those a pass under way takes, are given back (they will not run
+ * here); the runs in progress get `timeoutMs` ({@link drainRuns}); then
+ * renewals stop, and an outcome recorded later counts as interrupted.
  */
 async function drainWorker(
   parts: WorkerParts,
@@ -416,8 +461,11 @@ async function drainWorker(
 ): Promise<boolean> {
   state.draining = true;
   for (const { held } of state.ready.splice(0)) giveBack(parts, state, held);
+  // A pass under way gives back what it leases: wait for it to be tracked.
+  await state.ticking?.catch(() => 0);
   const ended = await drainRuns(state, parts.abortRuns, timeoutMs);
   parts.leases.stop();
+  parts.drained.abort(new Error("the worker is drained"));
   return ended;
 }
 
@@ -463,6 +511,7 @@ export function createWorker(options: WorkerOptions): Worker {
     recordings: new Set(),
     ready: [],
     reserved: 0,
+    starting: 0,
     draining: false,
     peak: 0,
     depth: 0,
@@ -478,14 +527,29 @@ export function createWorker(options: WorkerOptions): Worker {
     state.wakeUp?.();
   }
 
+  /** Whether a handler slot is neither running nor promised. */
+  function slotFree(): boolean {
+    return state.running.size + state.starting < maxConcurrency;
+  }
+
   /**
-   * Starts a run now if a slot is free, or keeps it waiting in memory (gives
-   * it back when draining).
+   * Starts the run of a counted lease taken with a slot promised to it
+   * (`state.starting`), or gives it back when a drain began meanwhile.
    */
-  function runOrWait(held: HeldLease, local: LocalDelivery | undefined): void {
-    if (state.running.size < maxConcurrency) track(held, local);
-    else if (state.draining) giveBack(parts, state, held);
-    else state.ready.push({ held, local });
+  function startCounted(
+    held: HeldLease,
+    local: LocalDelivery | undefined,
+  ): void {
+    state.starting--;
+    if (state.draining) giveBack(parts, state, held);
+    else track(held, local);
+  }
+
+  /** Keeps a waiting lease in memory until a slot frees (gives it back when draining). */
+  function enqueue(held: HeldLease, local: LocalDelivery | undefined): void {
+    if (state.draining) return giveBack(parts, state, held);
+    state.ready.push({ held, local });
+    startReady();
   }
 
   /** Starts a run and tracks it in the concurrency set. */
@@ -505,47 +569,105 @@ export function createWorker(options: WorkerOptions): Worker {
     state.peak = Math.max(state.peak, state.running.size);
   }
 
+  /**
+   * Starts a waiting lease in a slot promised to it: one commit counts its
+   * attempt, then its run starts (given back instead when a drain began
+   * meanwhile; skipped when the lease was lost). Tracked like an outcome.
+   */
+  function startWaiting(next: Waiting): void {
+    const { held, local } = next;
+    trackRecording(
+      state,
+      (async () => {
+        let counted = false;
+        try {
+          counted = await leases.start(held);
+          if (!counted) {
+            log.warn(
+              "lease lost while it waited for a slot; it runs elsewhere",
+              {
+                delivery: held.leased.id,
+              },
+            );
+          }
+        } catch (err) {
+          log.error(
+            "could not count an attempt; it runs when its lease lapses",
+            {
+              delivery: held.leased.id,
+              error: describeError(err),
+            },
+          );
+          leases.release(held);
+        }
+        state.starting--;
+        if (!counted) {
+          if (!startReady()) wake();
+        } else if (state.draining) await giveBackNow(parts, held);
+        else track(held, local);
+      })(),
+    );
+  }
+
   /** Starts leased deliveries waiting in memory while slots are free. */
   function startReady(): boolean {
     let started = false;
-    while (
-      !state.draining && state.running.size < maxConcurrency &&
-      state.ready.length > 0
-    ) {
-      const next = state.ready.shift()!;
-      track(next.held, next.local);
+    while (!state.draining && slotFree() && state.ready.length > 0) {
+      state.starting++;
+      startWaiting(state.ready.shift()!);
       started = true;
     }
     return started;
   }
 
+  /** Takes a lease, counted (its run starts at once); null when not taken. */
+  async function leaseOne(
+    id: string,
+    until: number,
+  ): Promise<Deno.KvEntry<DeliveryRecord> | null> {
+    try {
+      return await store.lease(id, until);
+    } catch (err) {
+      log.error("lease failed", { delivery: id, error: describeError(err) });
+      return null;
+    }
+  }
+
   async function tickOnce(): Promise<number> {
-    const free = maxConcurrency - state.running.size - state.ready.length;
-    if (free <= 0 || abortRuns.signal.aborted) return 0;
+    const free = maxConcurrency - state.running.size - state.starting -
+      state.ready.length;
+    if (free <= 0 || abortRuns.signal.aborted || state.draining) return 0;
     // Not one this process holds already (a lease it renews late).
     const ids = (await store.listDue(store.now(), free))
-      .filter((id) => !leases.holds(id));
+      .filter((id) => !leases.holds(id))
+      // Slots taken meanwhile (a fast-path delivery) are not leased for.
+      .slice(
+        0,
+        Math.max(
+          0,
+          maxConcurrency - state.running.size - state.starting -
+            state.ready.length,
+        ),
+      );
+    if (state.draining) return 0;
+    // Each lease counts its attempt: promise it a slot while it is taken.
+    state.starting += ids.length;
     // Lease them all at once: the leases share one group commit.
     const until = store.now() + leases.leaseMs;
-    const taken = await Promise.all(ids.map(async (id) => {
-      try {
-        return await store.lease(id, until);
-      } catch (err) {
-        log.error("lease failed", { delivery: id, error: describeError(err) });
-        return null;
-      }
-    }));
+    const taken = await Promise.all(ids.map((id) => leaseOne(id, until)));
     let started = 0;
     for (const entry of taken) {
-      if (entry === null) continue;
-      if (entry.value.status !== "running") {
+      if (entry === null || entry.value.status !== "running") {
+        state.starting--;
         // Its runs kept ending before an outcome and none is left: given up.
-        logGivenUp(deliveryLog(log, entry.value), entry.value);
+        if (entry !== null) {
+          logGivenUp(deliveryLog(log, entry.value), entry.value);
+        }
         continue;
       }
-      started++;
-      // A fast-path run may have taken a slot while we were leasing.
-      runOrWait(leases.hold(entry), undefined);
+      // A drain that began while we were leasing gives it back instead.
+      if (!state.draining) started++;
+      startCounted(leases.hold(entry), undefined);
     }
     return started;
   }
@@ -566,7 +688,7 @@ export function createWorker(options: WorkerOptions): Worker {
       } catch (err) {
         log.error("worker pass failed", { error: describeError(err) });
       }
-      const busy = state.running.size + state.reserved >= maxConcurrency;
+      const busy = !slotFree();
       await waitForWork(state, busy ? BUSY_WAIT_MS : parts.pollMs, signal);
     }
   }
@@ -577,20 +699,27 @@ export function createWorker(options: WorkerOptions): Worker {
     tick,
     drain: (timeoutMs) => drainWorker(parts, state, timeoutMs),
     reserve() {
-      if (abortRuns.signal.aborted) return null;
+      if (abortRuns.signal.aborted || state.draining) return null;
       const ahead = state.running.size + state.reserved + state.ready.length;
-      const until = reservedUntil(ahead, store.now(), parts.limits);
-      if (until !== null) state.reserved++;
-      return until;
+      const leaseUntil = reservedUntil(ahead, store.now(), parts.limits);
+      if (leaseUntil === null) return null;
+      state.reserved++;
+      // A free slot is promised to it: its lease counts the attempt.
+      const waiting = !slotFree();
+      if (!waiting) state.starting++;
+      return { leaseUntil, waiting };
     },
     runLeased(entry, local) {
       state.reserved--;
-      runOrWait(leases.hold(entry), local);
+      const held = leases.hold(entry);
+      if (entry.value.waiting) enqueue(held, local);
+      else startCounted(held, local);
     },
     claimSeat: (seat) => claimSeat(parts, seat, wake),
-    release() {
+    release(reservation) {
       state.reserved--;
-      wake();
+      if (!reservation.waiting) state.starting--;
+      if (!startReady()) wake();
     },
     get active() {
       return state.running.size;

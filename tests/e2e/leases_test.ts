@@ -180,3 +180,51 @@ Deno.test("after a SIGKILL mid-burst, a restart takes back the leases and every 
     await Deno.remove(cwd, { recursive: true });
   }
 });
+
+Deno.test("deliveries that only waited for a slot lose no attempt to a SIGKILL: they run after the restart", async () => {
+  const cwd = await Deno.makeTempDir({ prefix: "hookgate-waited-" });
+  const env = {
+    MAX_CONCURRENCY: "1",
+    MAX_ATTEMPTS: "1",
+    PORT: String(freePort()),
+    SLOW_MS: "20",
+  };
+  const waited = ["waited-1", "waited-2", "waited-3"];
+  const first = await start(cwd, env);
+  try {
+    const res = await postDelivery(first.url, { event: "hang", id: "stuck" });
+    assert.equal(res.status, 202);
+    await waitFor(() => exists(`${cwd}/data/ran-stuck-1`), 10_000, "hang runs");
+    // The only slot is taken: these are acknowledged and wait in memory.
+    for (const id of waited) {
+      const res = await postDelivery(first.url, { event: "slow", id });
+      assert.equal(res.status, 202);
+    }
+  } finally {
+    await first.stop("SIGKILL");
+  }
+  const second = await start(cwd, env);
+  try {
+    await waitFor(
+      async () => {
+        const now = await statuses(second.url);
+        return waited.every((id) => now.get(id) === "done") &&
+          now.get("stuck") === "dead";
+      },
+      30_000,
+      "the waiting ones done, the hanging one dead",
+    );
+    for (const id of waited) {
+      assert.equal((await record(second.url, id)).attempts, 1, id);
+      assert.ok(await exists(`${cwd}/data/ran-${id}-1`), `${id} ran`);
+    }
+    // The hanging one used its only attempt, and was given up for it.
+    const stuck = await record(second.url, "stuck");
+    assert.equal(stuck.attempts, 1);
+    assert.match(String(stuck.error), /given up after 1 attempts/);
+    assert.equal(await exists(`${cwd}/data/ran-stuck-2`), false);
+  } finally {
+    assert.equal((await second.stop()).code, 0);
+    await Deno.remove(cwd, { recursive: true });
+  }
+});

@@ -103,7 +103,7 @@ Deno.test("GroupCommit: acceptances and updates that wait share one commit", asy
   const entry = await kv.get<DeliveryRecord>(deliveryKeys.record("first"));
   const before = commits.commits;
   const [a, b, u] = await Promise.all([
-    commits.accept(delivery("a"), 9_000),
+    commits.accept(delivery("a"), { until: 9_000 }),
     commits.accept(delivery("b"), undefined),
     commits.update(entry as Deno.KvEntry<DeliveryRecord>, {
       ...entry.value!,

@@ -12,6 +12,7 @@ import {
   reclaimRecord,
   releaseRecord,
   renewRecord,
+  startRecord,
 } from "../../lib/store/lifecycle.ts";
 import type {
   DeliveryRecord,
@@ -105,6 +106,81 @@ Deno.test("newRecord() with leaseUntil and owner records who holds the lease; a 
     owner: "p1",
   });
   assert.ok(!("owner" in queued));
+});
+
+/** A fast-path record leased until 5,000 while every slot was busy. */
+function waiting(maxAttempts = 1): DeliveryRecord {
+  return newRecord(delivery, BODY, {
+    now: 1_000,
+    maxAttempts,
+    leaseUntil: 5_000,
+    owner: "p1",
+    waiting: true,
+  });
+}
+
+Deno.test("newRecord() with leaseUntil and waiting leases it with no attempt counted", () => {
+  const r = waiting(3);
+  assert.equal(r.status, "running");
+  assert.equal(r.waiting, true);
+  assert.equal(r.attempts, 0);
+  assert.equal(r.dueAt, 5_000);
+  assert.equal(r.owner, "p1");
+  const counted = newRecord(delivery, BODY, {
+    now: 1_000,
+    maxAttempts: 3,
+    leaseUntil: 5_000,
+    waiting: false,
+  });
+  assert.ok(!("waiting" in counted), "a counted lease has no mark");
+  const queued = newRecord(delivery, BODY, {
+    now: 1_000,
+    maxAttempts: 3,
+    waiting: true,
+  });
+  assert.equal(queued.status, "queued");
+  assert.ok(!("waiting" in queued), "no lease, nothing waits");
+});
+
+Deno.test("startRecord() counts a waiting lease's attempt once, keeping the lease", () => {
+  const r = waiting(3);
+  const started = startRecord(r, 2_500);
+  const { waiting: _waiting, ...lease } = r;
+  assert.deepEqual(started, { ...lease, attempts: 1, updatedAt: 2_500 });
+  assert.ok(!("waiting" in started));
+  assert.ok(
+    holdsLease(started, r),
+    "the same lease: renewals and the outcome hold",
+  );
+  assert.equal(startRecord(started, 3_000), started, "counted already");
+  assert.equal(r.attempts, 0, "its input is unchanged");
+});
+
+Deno.test("a lapsed waiting lease is leased again, not given up, even at the attempt limit", () => {
+  const lapsed = waiting(1);
+  assert.equal(giveUpRecord(lapsed, 6_000), null);
+  const again = leaseRecord(lapsed, 6_000, 9_000, "p2")!;
+  assert.equal(again.status, "running");
+  assert.equal(again.attempts, 1, "its first attempt: it never ran");
+  assert.equal(again.lapses, undefined, "no run lapsed");
+  assert.ok(!("waiting" in again), "this lease counted its attempt");
+  assert.equal(again.owner, "p2");
+  // Once started and lapsed, the same record at its limit is given up.
+  assert.equal(
+    leaseRecord(startRecord(lapsed, 2_000), 6_000, 9_000)?.status,
+    "dead",
+  );
+});
+
+Deno.test("releaseRecord() of a waiting lease takes no attempt back (none was counted)", () => {
+  const r = releaseRecord(waiting(3), 3_000);
+  assert.equal(r.status, "queued");
+  assert.equal(r.attempts, 0);
+  assert.ok(!("waiting" in r));
+  assert.equal(
+    releaseRecord(startRecord(waiting(3), 2_000), 3_000).attempts,
+    0,
+  );
 });
 
 Deno.test("leaseRecord() takes a due record: running, one more attempt, due at the lease's end", () => {

@@ -23,7 +23,10 @@ const leased: Deno.KvEntry<DeliveryRecord> = {
   versionstamp: "v",
 };
 
-function fakes(reserve: number | null, answer: () => Promise<AcceptResult>) {
+function fakes(
+  reserve: number | null,
+  answer: () => Promise<AcceptResult>,
+) {
   const calls: string[] = [];
   const options: unknown[] = [];
   const accept = createAccept({
@@ -34,7 +37,9 @@ function fakes(reserve: number | null, answer: () => Promise<AcceptResult>) {
       },
     },
     worker: {
-      reserve: () => (calls.push("reserve"), reserve),
+      reserve:
+        () => (calls.push("reserve"),
+          reserve === null ? null : { leaseUntil: reserve, waiting: false }),
       runLeased: (entry, local) => {
         calls.push("runLeased");
         assert.equal(entry, leased);
@@ -58,7 +63,7 @@ Deno.test("createAccept() runs a delivery stored leased from memory", async () =
     id: "d1",
     leased,
   });
-  assert.deepEqual(f.options, [{ leaseUntil: 9_000 }]);
+  assert.deepEqual(f.options, [{ leaseUntil: 9_000, waiting: false }]);
   assert.deepEqual(f.calls, ["reserve", "runLeased"]);
 });
 

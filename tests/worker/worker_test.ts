@@ -3,10 +3,13 @@
 
 import assert from "node:assert/strict";
 import { type App, createApp } from "../../lib/app.ts";
-import { reservedUntil } from "../../lib/worker/worker.ts";
+import { createWorker, reservedUntil } from "../../lib/worker/worker.ts";
 import type { HandlerContext, HandlerRegistry } from "../../lib/dispatch.ts";
 import { DeliveryStore } from "../../lib/store/store.ts";
-import type { IncomingDelivery } from "../../lib/store/types.ts";
+import type {
+  DeliveryRecord,
+  IncomingDelivery,
+} from "../../lib/store/types.ts";
 import {
   captureLogger,
   deliveryRequest,
@@ -325,12 +328,14 @@ Deno.test("fast path: leased deliveries wait in memory for a slot; beyond that t
   let active = 0;
   let peak = 0;
   const ran: string[] = [];
+  const attempts: number[] = [];
   await using r = await run({
     push: {
       async default(ctx: HandlerContext) {
         active++;
         peak = Math.max(peak, active);
         ran.push(ctx.delivery);
+        attempts.push(ctx.attempt);
         if (ctx.delivery === "hold") {
           await new Promise<void>((resolve) => release = resolve);
         }
@@ -348,7 +353,12 @@ Deno.test("fast path: leased deliveries wait in memory for a slot; beyond that t
   for (const id of ["w1", "w2", "w3"]) {
     const record = await r.app.store.get(id);
     assert.equal(record?.status, "running", `${id} is leased to this process`);
+    // Should the process die now, it lost no attempt: it never ran.
+    assert.equal(record?.attempts, 0, `${id} has no attempt counted yet`);
+    assert.equal(record?.waiting, true);
   }
+  assert.equal((await r.app.store.get("hold"))?.attempts, 1);
+  assert.equal((await r.app.store.get("hold"))?.waiting, undefined);
   assert.equal((await r.app.store.get("q1"))?.status, "queued");
   assert.deepEqual(ran, ["hold"], "nothing else ran while the slot was busy");
   release();
@@ -358,6 +368,7 @@ Deno.test("fast path: leased deliveries wait in memory for a slot; beyond that t
   }
   assert.equal(peak, 1, "never more than MAX_CONCURRENCY at once");
   assert.deepEqual(ran.slice(0, 4), ["hold", "w1", "w2", "w3"], "in order");
+  assert.deepEqual(attempts.slice(0, 4), [1, 1, 1, 1], "each as attempt 1");
 });
 
 Deno.test("fast path: a leased delivery whose process died is re-run when the lease expires", async () => {
@@ -644,4 +655,103 @@ Deno.test("a drain gives back the leases waiting for a slot: queued, attempt not
   } finally {
     kv.close();
   }
+});
+
+Deno.test("a pass leasing as a drain begins starts nothing: the lease is given back, its attempt not counted", async () => {
+  const kv = await Deno.openKv(":memory:");
+  const logs = captureLogger("info");
+  try {
+    const store = new DeliveryStore({ kv, ttlMs: 60_000, maxAttempts: 1 });
+    await store.accept(incoming("late"));
+    // The pass's lease commit is slow: the drain begins while it is taken.
+    const lease = store.lease.bind(store);
+    store.lease = async (id, until) => {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      return await lease(id, until);
+    };
+    const ran: string[] = [];
+    const worker = createWorker({
+      store,
+      registry: {
+        push: { default: (ctx: HandlerContext) => void ran.push(ctx.delivery) },
+      },
+      log: logs.log,
+      maxConcurrency: 2,
+      handlerTimeoutMs: 1000,
+    });
+    const ticked = worker.tick();
+    assert.equal(await worker.drain(1000), true);
+    assert.equal(await ticked, 0, "the pass started nothing");
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.deepEqual(ran, [], "the handler never ran");
+    const record = await store.get("late");
+    assert.equal(record?.status, "queued", "given back before drain() ended");
+    assert.equal(record?.attempts, 0, "its attempt not counted");
+    assert.ok(!logs.lines.some((l) => l.level === "error"), "no error line");
+  } finally {
+    kv.close();
+  }
+});
+
+Deno.test("a waiting lease whose process died runs elsewhere as its first attempt, even with MAX_ATTEMPTS=1", async () => {
+  const ran: number[] = [];
+  await using r = await run({
+    push: { default: (ctx: HandlerContext) => void ran.push(ctx.attempt) },
+  }, { MAX_ATTEMPTS: "1" });
+  const dead = new DeliveryStore({
+    kv: r.app.kv,
+    ttlMs: 60_000,
+    maxAttempts: 1,
+  });
+  const accepted = await dead.accept(incoming("waited"), {
+    leaseUntil: Date.now() + 100,
+    waiting: true,
+  });
+  assert.ok(accepted.status === "queued" && accepted.leased);
+  assert.equal(accepted.leased.value.attempts, 0);
+  await r.waitStatus("waited", "done");
+  assert.deepEqual(ran, [1], "run once, as its first attempt");
+  assert.equal((await r.app.store.get("waited"))?.lapses, undefined);
+});
+
+Deno.test("a waiting lease taken by another process meanwhile is not started here when its slot frees", async () => {
+  let release: () => void = () => {};
+  const ran: string[] = [];
+  await using r = await run({
+    push: {
+      async default(ctx: HandlerContext) {
+        ran.push(ctx.delivery);
+        if (ctx.delivery === "hold") {
+          await new Promise<void>((resolve) => release = resolve);
+        }
+      },
+    },
+  }, { MAX_CONCURRENCY: "1" });
+  (await r.post({ id: "hold", event: "push" })).body?.cancel();
+  await waitFor(() => ran.includes("hold"), 5000, "the first run");
+  (await r.post({ id: "stolen", event: "push" })).body?.cancel();
+  // As if its lease had lapsed and another process took it and ran it.
+  const entry = await r.app.store.getEntry("stolen");
+  assert.equal(entry.value?.waiting, true);
+  await r.app.store.update(entry as Deno.KvEntry<DeliveryRecord>, {
+    ...entry.value!,
+    waiting: undefined,
+    status: "done",
+    attempts: 1,
+    owner: "another",
+    startedAt: 1,
+    dueAt: null,
+  });
+  release();
+  await r.waitStatus("hold", "done");
+  await waitFor(
+    () =>
+      r.logs.lines.some((l) =>
+        /lease lost while it waited/.test(String(l.msg))
+      ),
+    5000,
+    "the lost lease logged",
+  );
+  assert.deepEqual(ran, ["hold"], "not run here");
+  assert.equal((await r.app.store.get("stolen"))?.attempts, 1, "untouched");
 });
