@@ -17,7 +17,8 @@ import type { HandlerContext } from "../dispatch.ts";
  * ```ts
  * import all from "./all.ts";
  * import { NULL_LOGGER } from "../ops/log.ts";
- * all({
+ * import { createContext } from "../dispatch.ts";
+ * all(createContext({
  *   event: "star",
  *   action: "created",
  *   delivery: "d1",
@@ -25,7 +26,7 @@ import type { HandlerContext } from "../dispatch.ts";
  *   payload: {},
  *   log: NULL_LOGGER,
  *   signal: new AbortController().signal,
- * });
+ * }));
  * ```
  */
 export default function all(ctx: HandlerContext): void {

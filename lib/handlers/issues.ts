@@ -21,7 +21,8 @@ import type { IssuesEvent } from "./github_types.ts";
  * ```ts
  * import { opened } from "./issues.ts";
  * import { NULL_LOGGER } from "../ops/log.ts";
- * opened({
+ * import { createContext } from "../dispatch.ts";
+ * opened(createContext({
  *   event: "issues",
  *   action: "opened",
  *   delivery: "d1",
@@ -33,7 +34,7 @@ import type { IssuesEvent } from "./github_types.ts";
  *   } as never,
  *   log: NULL_LOGGER,
  *   signal: new AbortController().signal,
- * });
+ * }));
  * ```
  */
 export function opened(ctx: HandlerContext<IssuesEvent>): void {
@@ -69,7 +70,8 @@ export function opened(ctx: HandlerContext<IssuesEvent>): void {
  * ```ts
  * import { closed } from "./issues.ts";
  * import { NULL_LOGGER } from "../ops/log.ts";
- * closed({
+ * import { createContext } from "../dispatch.ts";
+ * closed(createContext({
  *   event: "issues",
  *   action: "closed",
  *   delivery: "d1",
@@ -81,7 +83,7 @@ export function opened(ctx: HandlerContext<IssuesEvent>): void {
  *   } as never,
  *   log: NULL_LOGGER,
  *   signal: new AbortController().signal,
- * });
+ * }));
  * ```
  */
 export function closed(ctx: HandlerContext<IssuesEvent>): void {
@@ -104,7 +106,8 @@ export function closed(ctx: HandlerContext<IssuesEvent>): void {
  * ```ts
  * import { reopened } from "./issues.ts";
  * import { NULL_LOGGER } from "../ops/log.ts";
- * reopened({
+ * import { createContext } from "../dispatch.ts";
+ * reopened(createContext({
  *   event: "issues",
  *   action: "reopened",
  *   delivery: "d1",
@@ -116,7 +119,7 @@ export function closed(ctx: HandlerContext<IssuesEvent>): void {
  *   } as never,
  *   log: NULL_LOGGER,
  *   signal: new AbortController().signal,
- * });
+ * }));
  * ```
  */
 export function reopened(ctx: HandlerContext<IssuesEvent>): void {

@@ -20,7 +20,8 @@ import type { PingEvent } from "./github_types.ts";
  * ```ts
  * import ping from "./ping.ts";
  * import { NULL_LOGGER } from "../ops/log.ts";
- * ping({
+ * import { createContext } from "../dispatch.ts";
+ * ping(createContext({
  *   event: "ping",
  *   action: undefined,
  *   delivery: "d1",
@@ -32,7 +33,7 @@ import type { PingEvent } from "./github_types.ts";
  *   } as never,
  *   log: NULL_LOGGER,
  *   signal: new AbortController().signal,
- * });
+ * }));
  * ```
  */
 export default function ping(ctx: HandlerContext<PingEvent>): void {

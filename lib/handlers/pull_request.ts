@@ -16,7 +16,8 @@ import type { PullRequestEvent } from "./github_types.ts";
  * ```ts
  * import { opened } from "./pull_request.ts";
  * import { NULL_LOGGER } from "../ops/log.ts";
- * opened({
+ * import { createContext } from "../dispatch.ts";
+ * opened(createContext({
  *   event: "pull_request",
  *   action: "opened",
  *   delivery: "d1",
@@ -34,7 +35,7 @@ import type { PullRequestEvent } from "./github_types.ts";
  *   } as never,
  *   log: NULL_LOGGER,
  *   signal: new AbortController().signal,
- * });
+ * }));
  * ```
  */
 export function opened(ctx: HandlerContext<PullRequestEvent>): void {
@@ -62,7 +63,8 @@ export function opened(ctx: HandlerContext<PullRequestEvent>): void {
  * ```ts
  * import { synchronize } from "./pull_request.ts";
  * import { NULL_LOGGER } from "../ops/log.ts";
- * synchronize({
+ * import { createContext } from "../dispatch.ts";
+ * synchronize(createContext({
  *   event: "pull_request",
  *   action: "synchronize",
  *   delivery: "d1",
@@ -76,7 +78,7 @@ export function opened(ctx: HandlerContext<PullRequestEvent>): void {
  *   } as never,
  *   log: NULL_LOGGER,
  *   signal: new AbortController().signal,
- * });
+ * }));
  * ```
  */
 export function synchronize(ctx: HandlerContext<PullRequestEvent>): void {
@@ -109,7 +111,8 @@ export function synchronize(ctx: HandlerContext<PullRequestEvent>): void {
  * ```ts
  * import { closed } from "./pull_request.ts";
  * import { NULL_LOGGER } from "../ops/log.ts";
- * closed({
+ * import { createContext } from "../dispatch.ts";
+ * closed(createContext({
  *   event: "pull_request",
  *   action: "closed",
  *   delivery: "d1",
@@ -122,7 +125,7 @@ export function synchronize(ctx: HandlerContext<PullRequestEvent>): void {
  *   } as never,
  *   log: NULL_LOGGER,
  *   signal: new AbortController().signal,
- * });
+ * }));
  * ```
  */
 export function closed(ctx: HandlerContext<PullRequestEvent>): void {
@@ -144,7 +147,8 @@ export function closed(ctx: HandlerContext<PullRequestEvent>): void {
  * ```ts
  * import { ready_for_review } from "./pull_request.ts";
  * import { NULL_LOGGER } from "../ops/log.ts";
- * ready_for_review({
+ * import { createContext } from "../dispatch.ts";
+ * ready_for_review(createContext({
  *   event: "pull_request",
  *   action: "ready_for_review",
  *   delivery: "d1",
@@ -156,7 +160,7 @@ export function closed(ctx: HandlerContext<PullRequestEvent>): void {
  *   } as never,
  *   log: NULL_LOGGER,
  *   signal: new AbortController().signal,
- * });
+ * }));
  * ```
  */
 export function ready_for_review(ctx: HandlerContext<PullRequestEvent>): void {

@@ -17,7 +17,8 @@ import type { PushEvent } from "./github_types.ts";
  * ```ts
  * import push from "./push.ts";
  * import { NULL_LOGGER } from "../ops/log.ts";
- * push({
+ * import { createContext } from "../dispatch.ts";
+ * push(createContext({
  *   event: "push",
  *   action: undefined,
  *   delivery: "d1",
@@ -30,7 +31,7 @@ import type { PushEvent } from "./github_types.ts";
  *   } as never,
  *   log: NULL_LOGGER,
  *   signal: new AbortController().signal,
- * });
+ * }));
  * ```
  */
 export default function push(ctx: HandlerContext<PushEvent>): void {
