@@ -1,9 +1,11 @@
 /**
  * Prints the narrowest `deno run` permission flags for the current
- * configuration (environment and `.env`): the listen address and the meta
- * host for `--allow-net`, exactly hookgate's variables for `--allow-env`, and
- * the KV folder (plus `.env`) for `--allow-read`/`--allow-write`, and the
-`lib/` folder for `--allow-read` (handler Workers load their code from it).
+ * configuration (environment and `.env`): the listen address, the meta host
+ * and, when `ctx.github` is authenticated (an App or `GITHUB_TOKEN`), the
+ * `GITHUB_API_URL` host for `--allow-net`; exactly hookgate's variables for
+ * `--allow-env`; the KV folder (plus `.env`) for `--allow-read`/`--allow-write`,
+ * the App's key file (`GITHUB_APP_PRIVATE_KEY_PATH`) and the `lib/` folder
+ * for `--allow-read` (handler Workers load their code from it).
  *
  * ```sh
  * deno task flags            # flags only
@@ -56,6 +58,11 @@ export function productionFlags(config: Config, dotenv?: string): string[] {
   if (config.ipAllowlist === "github") {
     net.push(hostPort(new URL(config.metaUrl)));
   }
+  // ctx.github calls the REST API when it has credentials to call it with.
+  if (config.githubApp !== null || config.githubToken !== undefined) {
+    const api = hostPort(new URL(config.githubApiUrl));
+    if (!net.includes(api)) net.push(api);
+  }
   const flags = [
     `--allow-net=${net.join(",")}`,
     // HOSTNAME tells apart containers sharing one KV file (lib/boot.ts seat).
@@ -74,6 +81,9 @@ export function productionFlags(config: Config, dotenv?: string): string[] {
     flags[0] = `--allow-net=${net.join(",")}`;
   }
   if (dotenv) read.push(dotenv);
+  if (config.githubApp !== null && "path" in config.githubApp.key) {
+    read.push(config.githubApp.key.path);
+  }
   // Handlers run in Worker isolates, which load their code from disk.
   read.push(CODE_DIR);
   if (read.length > 0) flags.push(`--allow-read=${read.join(",")}`);

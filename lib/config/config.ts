@@ -14,6 +14,7 @@ import {
   parseIp,
 } from "../security/cidr.ts";
 import { LOG_LEVELS, type LogFormat, type LogLevel } from "../ops/log.ts";
+import { DEFAULT_API_URL, parseApiUrl } from "../github/rest.ts";
 
 /** Every variable hookgate reads, in the contract's order. */
 export const CONFIG_VARIABLES = [
@@ -29,6 +30,10 @@ export const CONFIG_VARIABLES = [
   "GITHUB_META_URL",
   "GITHUB_META_REFRESH_SECONDS",
   "GITHUB_TOKEN",
+  "GITHUB_APP_ID",
+  "GITHUB_APP_PRIVATE_KEY",
+  "GITHUB_APP_PRIVATE_KEY_PATH",
+  "GITHUB_API_URL",
   "KV_PATH",
   "ADMIN_TOKEN",
   "HANDLER_TIMEOUT_MS",
@@ -55,7 +60,12 @@ export interface Config {
   trustedProxies: Cidr[];
   metaUrl: string;
   metaRefreshSeconds: number;
+  /** Used by `ctx.github` when no App is configured, and for the meta fetch. */
   githubToken: string | undefined;
+  /** The GitHub App acting for handlers, or null when none is configured. */
+  githubApp: GitHubAppConfig | null;
+  /** The REST API root, as given (`GITHUB_API_URL`); checked by `parseApiUrl`. */
+  githubApiUrl: string;
   /** A file path, `:memory:`, a KV Connect URL, or `""` for Deno Deploy's managed KV. */
   kvPath: string;
   adminToken: string | undefined;
@@ -68,6 +78,18 @@ export interface Config {
   logFormat: LogFormat;
   /** True on Deno Deploy (`DENO_DEPLOYMENT_ID` set). */
   deploy: boolean;
+}
+
+/**
+ * A GitHub App's settings: its ID (`GITHUB_APP_ID`) and where its private key
+ * is. The key is not parsed here (that is asynchronous): `loadAppKey` in
+ * `lib/github/app_config.ts` imports it at start.
+ */
+export interface GitHubAppConfig {
+  /** The numeric App ID (`"123456"`) or the client ID (`"Iv23…"`): the JWT's `iss`. */
+  id: string;
+  /** The key's text (`GITHUB_APP_PRIVATE_KEY`) or a file holding it (`GITHUB_APP_PRIVATE_KEY_PATH`). */
+  key: { text: string } | { path: string };
 }
 
 /** Thrown by {@link loadConfig}; `problems` lists every bad variable. */
@@ -85,6 +107,9 @@ const DAY_MS = 86_400_000;
 /** A DNS host name: dot-separated labels of letters, digits and inner hyphens. */
 const HOSTNAME =
   /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+/** A GitHub App ID: a positive integer, or a client ID (`Iv1.` + 16 hex digits, `Iv23` + 16 characters). */
+const APP_ID =
+  /^(?:[1-9][0-9]{0,15}|Iv1\.[0-9a-f]{16}|Iv[0-9]{2}[A-Za-z0-9]{16})$/;
 /** The longest delay `setTimeout` honours (2^31 - 1 ms, about 24.8 days). */
 const MAX_TIMER_MS = 2_147_483_647;
 /** The shortest `GITHUB_WEBHOOK_SECRET` and `ADMIN_TOKEN` accepted, in characters. */
@@ -240,6 +265,11 @@ export function loadConfig(env: Env): Config {
     ["github", "off"] as const,
     "github",
   );
+  const githubApiUrl = get("GITHUB_API_URL") ?? DEFAULT_API_URL;
+  const api = parseApiUrl(githubApiUrl);
+  if (!api.ok) problems.push(api.error);
+  const githubApp = appConfig(get, problems);
+
   const kvPath = env.KV_PATH?.trim() || "./data/hookgate.kv";
   const deploy = get("DENO_DEPLOYMENT_ID") !== undefined;
 
@@ -259,6 +289,8 @@ export function loadConfig(env: Env): Config {
       MAX_TIMER_MS / 1000 | 0,
     ),
     githubToken: get("GITHUB_TOKEN"),
+    githubApp,
+    githubApiUrl,
     kvPath: deploy && env.KV_PATH === undefined ? "" : kvPath,
     adminToken,
     handlerTimeoutMs: int("HANDLER_TIMEOUT_MS", 30_000, MAX_TIMER_MS),
@@ -272,6 +304,50 @@ export function loadConfig(env: Env): Config {
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
+}
+
+/**
+ * The App settings from `GITHUB_APP_ID` and one of `GITHUB_APP_PRIVATE_KEY`
+ * and `GITHUB_APP_PRIVATE_KEY_PATH`, or null when none is set. Problems go to
+ * `problems`; the key's text never does.
+ */
+function appConfig(
+  get: (name: string) => string | undefined,
+  problems: string[],
+): GitHubAppConfig | null {
+  const id = get("GITHUB_APP_ID");
+  const text = get("GITHUB_APP_PRIVATE_KEY");
+  const path = get("GITHUB_APP_PRIVATE_KEY_PATH");
+  if (id === undefined && text === undefined && path === undefined) return null;
+  const before = problems.length;
+  if (id === undefined) {
+    problems.push(
+      `GITHUB_APP_ID is not set, but ${
+        text === undefined
+          ? "GITHUB_APP_PRIVATE_KEY_PATH"
+          : "GITHUB_APP_PRIVATE_KEY"
+      } is: set it to the App's ID (or client ID) from its settings page`,
+    );
+  } else if (!APP_ID.test(id)) {
+    problems.push(
+      `GITHUB_APP_ID must be the App's numeric ID or its client ID (Iv1.… or Iv23…): current value is ${
+        // A long value may be a key pasted into the wrong variable: not shown.
+        id.length > 40
+          ? `${id.length} characters long (not shown)`
+          : JSON.stringify(id)}`,
+    );
+  }
+  if (text !== undefined && path !== undefined) {
+    problems.push(
+      "GITHUB_APP_PRIVATE_KEY and GITHUB_APP_PRIVATE_KEY_PATH are both set: keep only one",
+    );
+  } else if (text === undefined && path === undefined) {
+    problems.push(
+      "GITHUB_APP_ID is set without a private key: set GITHUB_APP_PRIVATE_KEY_PATH to the .pem file GitHub generated, or GITHUB_APP_PRIVATE_KEY to its text",
+    );
+  }
+  if (problems.length > before || id === undefined) return null;
+  return { id, key: text !== undefined ? { text } : { path: path! } };
 }
 
 /** Whether a secret has fewer than {@link MIN_SECRET_LENGTH} characters (code points). */

@@ -1,12 +1,16 @@
 /**
  * Hand-written TypeScript types for the GitHub webhook payloads hookgate
- * ships handlers for (`ping`, `push`, `issues`, `pull_request`), so editors
+ * ships handlers for (`ping`, `push`, `issues`, `pull_request`) and the
+ * GitHub App `installation` event, so editors
  * complete `ctx.payload.pull_request.head.sha` and friends.
  *
  * They cover the well-known fields of GitHub's webhook documentation, not
  * every field GitHub sends, and they are not checked at run time: a payload
  * is whatever GitHub posted. Fields that GitHub leaves out in some deliveries
- * are optional; fields it sends as `null` are typed `| null`.
+ * are optional; fields it sends as `null` are typed `| null`, following
+ * GitHub's own webhook definitions (its OpenAPI description, as packaged by
+ * octokit/webhooks): an account that was deleted, for instance, can be
+ * `null` where a `user` or `owner` is expected.
  *
  * @example
  * ```ts
@@ -40,7 +44,11 @@ export interface User {
   email?: string | null;
 }
 
-/** The app installation a delivery belongs to (GitHub Apps only). */
+/**
+ * The app installation a delivery belongs to: present in the deliveries of a
+ * GitHub App's webhook, absent from repository and organization hooks.
+ * `ctx.github` mints the installation's token from `id`.
+ */
 export interface Installation {
   id: number;
   node_id?: string;
@@ -78,7 +86,7 @@ export interface Repository {
   /** `"octo-org/hello-world"`. */
   full_name: string;
   private: boolean;
-  owner: User;
+  owner: User | null;
   html_url: string;
   description: string | null;
   fork: boolean;
@@ -111,8 +119,11 @@ export interface Repository {
   default_branch: string;
   /** Only in `push` payloads: the default branch again. */
   master_branch?: string;
-  /** Only in `push` payloads of organization repositories: its login. */
-  organization?: string;
+  /**
+   * In `push` payloads of organization repositories: the organization's
+   * login. Elsewhere, when present: the organization, or `null`.
+   */
+  organization?: string | Organization | null;
 }
 
 /** A label on an issue or pull request. */
@@ -121,7 +132,8 @@ export interface Label {
   node_id: string;
   url: string;
   name: string;
-  description: string | null;
+  /** Absent from some payloads (e.g. the labels of `issues.pinned`). */
+  description?: string | null;
   /** Six hex digits, without `#`. */
   color: string;
   default: boolean;
@@ -177,7 +189,8 @@ export interface Hook {
   events: string[];
   config: {
     content_type?: "json" | "form";
-    insecure_ssl?: string;
+    /** `"0"` (verify TLS) or `"1"`; some payloads send the number. */
+    insecure_ssl?: string | number;
     url?: string;
     /** Always masked (`"********"`) when present. */
     secret?: string;
@@ -203,6 +216,8 @@ export interface PingEvent {
   /** Present for organization hooks. */
   organization?: Organization;
   sender?: User;
+  /** Present for GitHub App hooks delivered for an installation. */
+  installation?: Installation;
 }
 
 // ---------------------------------------------------------------------------
@@ -275,12 +290,16 @@ export interface Issue {
   number: number;
   title: string;
   body: string | null;
-  user: User;
-  labels: Label[];
-  state: "open" | "closed";
+  user: User | null;
+  /** Absent from `pinned` / `unpinned` payloads. */
+  labels?: Label[];
+  /** Absent from `pinned` / `unpinned` payloads. */
+  state?: "open" | "closed";
   state_reason?: "completed" | "not_planned" | "reopened" | "duplicate" | null;
-  locked: boolean;
-  assignee: User | null;
+  /** Absent from `pinned` / `unpinned` payloads. */
+  locked?: boolean;
+  /** Absent from `pinned` / `unpinned` payloads. */
+  assignee?: User | null;
   assignees: User[];
   milestone: Milestone | null;
   comments: number;
@@ -305,6 +324,8 @@ export type IssuesAction =
   | "deleted"
   | "demilestoned"
   | "edited"
+  | "field_added"
+  | "field_removed"
   | "labeled"
   | "locked"
   | "milestoned"
@@ -326,7 +347,7 @@ export interface IssuesEvent {
   /** `edited`: the previous title and/or body. */
   changes?: EditChanges;
   /** `labeled` / `unlabeled`: the label added or removed. */
-  label?: Label;
+  label?: Label | null;
   /** `assigned` / `unassigned`: the account (un)assigned. */
   assignee?: User | null;
   /** `milestoned` / `demilestoned`: the milestone. */
@@ -348,7 +369,7 @@ export interface PullRequestRef {
   ref: string;
   /** The commit SHA the side points at. */
   sha: string;
-  user: User;
+  user: User | null;
   /** `null` when the head repository (a fork) was deleted. */
   repo: Repository | null;
 }
@@ -371,7 +392,7 @@ export interface PullRequest {
   locked: boolean;
   title: string;
   body: string | null;
-  user: User;
+  user: User | null;
   labels: Label[];
   milestone: Milestone | null;
   draft?: boolean;
@@ -424,6 +445,7 @@ export type PullRequestAction =
   | "reopened"
   | "review_request_removed"
   | "review_requested"
+  | "stacked"
   | "synchronize"
   | "unassigned"
   | "unlabeled"
@@ -444,7 +466,7 @@ export interface PullRequestEvent {
     base?: { ref: { from: string }; sha: { from: string } };
   };
   /** `labeled` / `unlabeled`: the label added or removed. */
-  label?: Label;
+  label?: Label | null;
   /** `assigned` / `unassigned`: the account (un)assigned. */
   assignee?: User | null;
   /** `review_requested` / `review_request_removed`: the reviewer. */
@@ -453,6 +475,63 @@ export interface PullRequestEvent {
   sender: User;
   installation?: Installation;
   organization?: Organization;
+}
+
+// ---------------------------------------------------------------------------
+// installation
+
+/** An installation as the `installation` event describes it. */
+export interface InstallationDetails extends Installation {
+  /** The account the App is installed on. */
+  account: User | null;
+  app_id: number;
+  app_slug?: string;
+  /** `"User"` or `"Organization"`. */
+  target_type: string;
+  target_id: number;
+  repository_selection: "all" | "selected";
+  /** Permission name → `"read"`, `"write"` or `"admin"`. */
+  permissions: Record<string, string>;
+  /** The events the installation is subscribed to. */
+  events: string[];
+  html_url: string;
+  access_tokens_url: string;
+  repositories_url: string;
+  created_at: string | number;
+  updated_at: string | number;
+  suspended_at: string | null;
+  suspended_by: User | null;
+}
+
+/** A repository as the `installation` event lists it. */
+export interface InstallationRepository {
+  id: number;
+  node_id: string;
+  name: string;
+  full_name: string;
+  private: boolean;
+}
+
+/** The actions of the `installation` event. */
+export type InstallationAction =
+  | "created"
+  | "deleted"
+  | "new_permissions_accepted"
+  | "suspend"
+  | "unsuspend";
+
+/**
+ * `installation`: a GitHub App was installed, uninstalled, suspended,
+ * unsuspended, or had new permissions accepted. Only App webhooks receive it.
+ */
+export interface InstallationEvent {
+  action: InstallationAction;
+  installation: InstallationDetails;
+  /** The repositories the installation can reach, when GitHub lists them. */
+  repositories?: InstallationRepository[];
+  /** Who requested the installation, when someone did. */
+  requester?: User | null;
+  sender: User;
 }
 
 // ---------------------------------------------------------------------------
@@ -471,6 +550,7 @@ export interface EventPayloads {
   push: PushEvent;
   issues: IssuesEvent;
   pull_request: PullRequestEvent;
+  installation: InstallationEvent;
 }
 
 /** The event names typed in {@link EventPayloads}. */

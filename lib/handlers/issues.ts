@@ -43,8 +43,8 @@ export function opened(ctx: HandlerContext<IssuesEvent>): void {
     repository: repository.full_name,
     number: issue.number,
     title: issue.title,
-    author: issue.user.login,
-    labels: issue.labels.map((label) => label.name),
+    author: issue.user?.login,
+    labels: (issue.labels ?? []).map((label) => label.name),
     sender: sender.login,
   });
   // To answer the issue, call GitHub's API with the handler's signal:

@@ -44,7 +44,7 @@ export function opened(ctx: HandlerContext<PullRequestEvent>): void {
     repository: repository.full_name,
     number,
     title: pr.title,
-    author: pr.user.login,
+    author: pr.user?.login,
     draft: pr.draft ?? false,
     head: pr.head.ref,
     base: pr.base.ref,

@@ -84,6 +84,8 @@ Deno.test(
         metaUrl: "https://api.github.com/meta",
         metaRefreshSeconds: 3600,
         githubToken: undefined,
+        githubApp: null,
+        githubApiUrl: "https://api.github.com",
         kvPath: "./data/hookgate.kv",
         adminToken: undefined,
         handlerTimeoutMs: 30_000,
@@ -640,6 +642,170 @@ Deno.test("loadConfig() reads the optional tokens", SANITIZE, async (t) => {
   });
 });
 
+/** A stand-in for a private key's text: loadConfig() never parses it. */
+const KEY_TEXT =
+  "-----BEGIN RSA PRIVATE KEY-----\\nMIIEowIBAAKCAQEAsecretbits\\n-----END RSA PRIVATE KEY-----";
+
+Deno.test(
+  "loadConfig() reads the GitHub App variables",
+  SANITIZE,
+  async (t) => {
+    const ids = ["1", "123456", "Iv1.0123456789abcdef", "Iv23liAbCdEf01234567"];
+    for (const id of ids) {
+      await t.step(`GITHUB_APP_ID=${id} with a key path`, () => {
+        assert.deepEqual(
+          load({
+            GITHUB_APP_ID: ` ${id} `,
+            GITHUB_APP_PRIVATE_KEY_PATH: "app.pem",
+          })
+            .githubApp,
+          { id, key: { path: "app.pem" } },
+        );
+      });
+    }
+    await t.step("GITHUB_APP_PRIVATE_KEY is kept as text, trimmed", () => {
+      assert.deepEqual(
+        load({ GITHUB_APP_ID: "42", GITHUB_APP_PRIVATE_KEY: `\n${KEY_TEXT}\n` })
+          .githubApp,
+        { id: "42", key: { text: KEY_TEXT } },
+      );
+    });
+    await t.step("empty App variables are no App", () => {
+      const config = load({
+        GITHUB_APP_ID: "",
+        GITHUB_APP_PRIVATE_KEY: " ",
+        GITHUB_APP_PRIVATE_KEY_PATH: "",
+      });
+      assert.equal(config.githubApp, null);
+    });
+    await t.step("GITHUB_TOKEN is kept beside an App", () => {
+      const config = load({
+        GITHUB_TOKEN: "ghp_abc",
+        GITHUB_APP_ID: "42",
+        GITHUB_APP_PRIVATE_KEY_PATH: "/etc/hookgate/app.pem",
+      });
+      assert.equal(config.githubToken, "ghp_abc");
+      assert.deepEqual(config.githubApp, {
+        id: "42",
+        key: { path: "/etc/hookgate/app.pem" },
+      });
+    });
+  },
+);
+
+Deno.test(
+  "loadConfig() names the App variable that is missing, bad or doubled, never the key",
+  SANITIZE,
+  async (t) => {
+    const table: [string, Record<string, string>, RegExp][] = [
+      [
+        "an ID without a key",
+        { GITHUB_APP_ID: "42" },
+        /^GITHUB_APP_ID is set without a private key: set GITHUB_APP_PRIVATE_KEY_PATH/,
+      ],
+      [
+        "a key without an ID",
+        { GITHUB_APP_PRIVATE_KEY: KEY_TEXT },
+        /^GITHUB_APP_ID is not set, but GITHUB_APP_PRIVATE_KEY is/,
+      ],
+      [
+        "a key path without an ID",
+        { GITHUB_APP_PRIVATE_KEY_PATH: "app.pem" },
+        /^GITHUB_APP_ID is not set, but GITHUB_APP_PRIVATE_KEY_PATH is/,
+      ],
+      [
+        "both key variables",
+        {
+          GITHUB_APP_ID: "42",
+          GITHUB_APP_PRIVATE_KEY: KEY_TEXT,
+          GITHUB_APP_PRIVATE_KEY_PATH: "app.pem",
+        },
+        /^GITHUB_APP_PRIVATE_KEY and GITHUB_APP_PRIVATE_KEY_PATH are both set/,
+      ],
+      [
+        "a word as ID",
+        { GITHUB_APP_ID: "my-app", GITHUB_APP_PRIVATE_KEY: KEY_TEXT },
+        /^GITHUB_APP_ID must be the App's numeric ID or its client ID .*"my-app"$/,
+      ],
+      [
+        "zero",
+        { GITHUB_APP_ID: "0", GITHUB_APP_PRIVATE_KEY: KEY_TEXT },
+        /^GITHUB_APP_ID must be/,
+      ],
+      ["a leading zero", {
+        GITHUB_APP_ID: "0123",
+        GITHUB_APP_PRIVATE_KEY: KEY_TEXT,
+      }, /^GITHUB_APP_ID must be/],
+      [
+        "a float",
+        { GITHUB_APP_ID: "1.5", GITHUB_APP_PRIVATE_KEY: KEY_TEXT },
+        /^GITHUB_APP_ID must be/,
+      ],
+      ["a short client ID", {
+        GITHUB_APP_ID: "Iv1.abc",
+        GITHUB_APP_PRIVATE_KEY: KEY_TEXT,
+      }, /^GITHUB_APP_ID must be/],
+      ["an OAuth App client ID", {
+        GITHUB_APP_ID: "Ov23liAbCdEf01234567",
+        GITHUB_APP_PRIVATE_KEY: KEY_TEXT,
+      }, /^GITHUB_APP_ID must be/],
+      [
+        "the key pasted as ID",
+        { GITHUB_APP_ID: KEY_TEXT, GITHUB_APP_PRIVATE_KEY_PATH: "app.pem" },
+        /^GITHUB_APP_ID must be .*: current value is \d+ characters long \(not shown\)$/,
+      ],
+    ];
+    for (const [name, env, expected] of table) {
+      await t.step(name, () => {
+        const problems = problemsOf({ GITHUB_WEBHOOK_SECRET: SECRET, ...env });
+        assert.equal(problems.length, 1, problems.join("\n"));
+        assert.match(problems[0]!, expected);
+        assert.ok(!problems[0]!.includes("MIIE"), problems[0]);
+        assert.ok(!problems[0]!.includes("secretbits"), problems[0]);
+      });
+    }
+  },
+);
+
+Deno.test("loadConfig() reads GITHUB_API_URL", SANITIZE, async (t) => {
+  const good = [
+    "https://api.github.com",
+    "https://ghe.example.com/api/v3",
+    "http://127.0.0.1:8080",
+    "http://localhost:9000/api/v3",
+    "http://[::1]:8080",
+  ];
+  for (const url of good) {
+    await t.step(`${url} is kept as given`, () => {
+      assert.equal(load({ GITHUB_API_URL: ` ${url} ` }).githubApiUrl, url);
+    });
+  }
+  const bad: [string, RegExp][] = [
+    ["http://api.example.com", /^GITHUB_API_URL must be an https URL/],
+    ["ftp://api.example.com", /^GITHUB_API_URL must be an https URL/],
+    ["api.github.com", /^GITHUB_API_URL must be an http\(s\) URL/],
+    [
+      "https://user:pw@ghe.example.com",
+      /^GITHUB_API_URL must not carry credentials/,
+    ],
+    [
+      "https://ghe.example.com/?q=1",
+      /^GITHUB_API_URL must not carry credentials/,
+    ],
+  ];
+  for (const [url, expected] of bad) {
+    await t.step(`${url} is refused`, () => {
+      const problems = problemsOf({
+        GITHUB_WEBHOOK_SECRET: SECRET,
+        GITHUB_API_URL: url,
+      });
+      assert.equal(problems.length, 1);
+      assert.match(problems[0]!, expected);
+      assert.ok(!problems[0]!.includes("pw"));
+    });
+  }
+});
+
 Deno.test(
   "loadConfig() reads KV_PATH and DENO_DEPLOYMENT_ID",
   SANITIZE,
@@ -697,6 +863,8 @@ Deno.test(
         DELIVERY_TTL_DAYS: "week",
         LOG_LEVEL: "loud",
         LOG_FORMAT: "xml",
+        GITHUB_APP_ID: "app",
+        GITHUB_API_URL: "http://api.example.com",
       });
     } catch (err) {
       caught = err;
@@ -709,6 +877,9 @@ Deno.test(
       "BODY_TIMEOUT_MS",
       "DELIVERY_TTL_DAYS",
       "EXTRA_ALLOWED_CIDRS",
+      "GITHUB_API_URL",
+      "GITHUB_APP_ID",
+      "GITHUB_APP_ID",
       "GITHUB_META_REFRESH_SECONDS",
       "GITHUB_META_URL",
       "GITHUB_WEBHOOK_SECRET",
@@ -758,6 +929,10 @@ Deno.test(
       "GITHUB_META_URL",
       "GITHUB_META_REFRESH_SECONDS",
       "GITHUB_TOKEN",
+      "GITHUB_APP_ID",
+      "GITHUB_APP_PRIVATE_KEY",
+      "GITHUB_APP_PRIVATE_KEY_PATH",
+      "GITHUB_API_URL",
       "KV_PATH",
       "ADMIN_TOKEN",
       "HANDLER_TIMEOUT_MS",

@@ -36,6 +36,55 @@ Deno.test("productionFlags() names the listen address, the meta host and the dat
   );
 });
 
+Deno.test("productionFlags() adds the API host for ctx.github and the App's key file", async (t) => {
+  const LIB = new URL("../../lib", import.meta.url).pathname;
+  const flags = (env: Record<string, string>) =>
+    productionFlags(loadConfig({ GITHUB_WEBHOOK_SECRET: SECRET, ...env }));
+  await t.step("GITHUB_TOKEN alone: api.github.com, once", () => {
+    assert.equal(
+      flags({ GITHUB_TOKEN: "ghp_abc" })[0],
+      "--allow-net=0.0.0.0:8000,api.github.com:443",
+    );
+    assert.equal(
+      flags({ GITHUB_TOKEN: "ghp_abc", IP_ALLOWLIST: "off" })[0],
+      "--allow-net=0.0.0.0:8000,api.github.com:443",
+    );
+  });
+  await t.step("no credentials: no API host without the meta fetch", () => {
+    assert.equal(flags({ IP_ALLOWLIST: "off" })[0], "--allow-net=0.0.0.0:8000");
+  });
+  await t.step("an App on GitHub Enterprise Server, key in a file", () => {
+    const out = flags({
+      GITHUB_APP_ID: "123456",
+      GITHUB_APP_PRIVATE_KEY_PATH: "/etc/hookgate/app.pem",
+      GITHUB_API_URL: "https://ghe.example.com/api/v3",
+      KV_PATH: "/var/lib/hookgate/hookgate.kv",
+    });
+    assert.equal(
+      out[0],
+      "--allow-net=0.0.0.0:8000,api.github.com:443,ghe.example.com:443",
+    );
+    assert.equal(
+      out[2],
+      `--allow-read=/var/lib/hookgate,/etc/hookgate/app.pem,${LIB}`,
+    );
+  });
+  await t.step(
+    "an App with the key in the environment reads no key file",
+    () => {
+      const out = flags({
+        GITHUB_APP_ID: "Iv23liAbCdEf01234567",
+        GITHUB_APP_PRIVATE_KEY: "-----BEGIN RSA PRIVATE KEY-----",
+        GITHUB_API_URL: "http://127.0.0.1:9999",
+        IP_ALLOWLIST: "off",
+        KV_PATH: ":memory:",
+      });
+      assert.equal(out[0], "--allow-net=0.0.0.0:8000,127.0.0.1:9999");
+      assert.equal(out[2], `--allow-read=${LIB}`);
+    },
+  );
+});
+
 Deno.test("the server runs under exactly the production flags, and nothing else is allowed", async () => {
   const cwd = await Deno.makeTempDir({ prefix: "hookgate-perm-" });
   const meta = Deno.serve(
