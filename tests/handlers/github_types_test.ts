@@ -4,7 +4,7 @@
 // narrow again.
 
 import assert from "node:assert/strict";
-import type { HandlerContext } from "../../lib/dispatch.ts";
+import { createContext, type HandlerContext } from "../../lib/dispatch.ts";
 import type {
   EventPayloads,
   Hook,
@@ -31,7 +31,7 @@ function context<P>(
   payload: P,
   log: HandlerContext<P>["log"],
 ): HandlerContext<P> {
-  return {
+  return createContext({
     event,
     action: (payload as { action?: string }).action,
     delivery: "72d3162e-cc78-11e3-81ab-4c9367dc0958",
@@ -39,7 +39,7 @@ function context<P>(
     payload,
     log,
     signal: new AbortController().signal,
-  };
+  });
 }
 
 Deno.test("github_types: an issues.pinned issue without state, locked, labels or assignee type-checks", async () => {
