@@ -2,7 +2,9 @@
  * A small client for GitHub's REST API: routes as GitHub's docs write them
  * (`"GET /repos/{owner}/{repo}/hooks"`), GitHub's headers and a bearer
  * token, rate limits waited out and retried (403/429 with `Retry-After`, a
- * spent `x-ratelimit-remaining`, a secondary limit), `Link: rel="next"`
+ * spent `x-ratelimit-remaining`, a secondary limit) unless the wait would
+ * end past a call's `deadline`, a 401 retried once with a fresh token from
+ * `getToken`, `Link: rel="next"`
  * pagination that never sends the token to another origin, and one error
  * class, {@link GitHubApiError}, carrying the status and GitHub's message.
  *
@@ -177,8 +179,14 @@ export interface RestClientOptions {
   baseUrl?: string | URL;
   /** Sent as `Authorization: Bearer <token>`; unset or empty: none. */
   token?: string | undefined;
-  /** Asked before each try for the token, instead of `token` (renewable credentials). */
-  getToken?: () => string | undefined | Promise<string | undefined>;
+  /**
+   * Asked before each try for the token, instead of `token` (renewable
+   * credentials). After a 401 it is asked once more with `fresh: true` (drop
+   * any cached token) and the request is retried once.
+   */
+  getToken?: (
+    context: TokenContext,
+  ) => string | undefined | Promise<string | undefined>;
   /** The `User-Agent`. @default "hookgate" */
   userAgent?: string;
   /** The `fetch` used. @default globalThis.fetch */
@@ -199,10 +207,23 @@ export interface RestClientOptions {
   onRateLimit?: (notice: RateLimitNotice) => void;
 }
 
+/** What {@link RestClientOptions.getToken} is told. */
+export interface TokenContext {
+  /** True after a 401: the cached token was refused, make a new one. */
+  fresh: boolean;
+  /** The request's signal, if it has one. */
+  signal?: AbortSignal | undefined;
+}
+
 /** Per-call options. */
 export interface RequestOptions {
   /** Aborts the request (and any rate-limit wait). */
   signal?: AbortSignal | undefined;
+  /**
+   * Epoch ms by which the call must be over: a rate-limit wait that would
+   * end after it fails the call at once with the `rate_limited` error.
+   */
+  deadline?: number | undefined;
 }
 
 /** A GitHub REST client; see {@link createRestClient}. */
@@ -466,11 +487,11 @@ export function createRestClient(options: RestClientOptions = {}): RestClient {
       options: RequestOptions = {},
     ) => {
       const { method, url, body } = expandRoute(config.baseUrl, route, params);
-      const answer = await call(config, method, url, body, options.signal);
+      const answer = await call(config, method, url, body, options);
       return answer as RestResponse<T>;
     },
     pages: (route, params, options = {}) =>
-      pages(config, route, params, options.signal),
+      pages(config, route, params, options),
     paginate: async <T>(
       route: string,
       params?: RouteParams,
@@ -478,7 +499,7 @@ export function createRestClient(options: RestClientOptions = {}): RestClient {
     ) => {
       const items: T[] = [];
       for await (
-        const answer of pages(config, route, params, options.signal)
+        const answer of pages(config, route, params, options)
       ) {
         items.push(...pageItems(answer) as T[]);
       }
@@ -487,37 +508,36 @@ export function createRestClient(options: RestClientOptions = {}): RestClient {
   };
 }
 
-/** One request, rate limits waited out; any other answer, with its text. */
+/**
+ * One request, rate limits waited out (within the deadline) and a 401 retried
+ * once with a fresh token; any other answer, with its text.
+ */
 async function send(
   config: ClientConfig,
   method: string,
   url: URL,
   body: string | undefined,
-  signal: AbortSignal | undefined,
+  options: RequestOptions,
 ): Promise<{ response: Response; text: string }> {
-  const { baseUrl, maxRetries, maxWaitMs } = config;
+  const { maxRetries, maxWaitMs } = config;
+  const { signal, deadline } = options;
   const what = `${method} ${url.pathname}`;
-  for (let retry = 0;; retry++) {
-    const token = config.getToken ? await config.getToken() : config.token;
-    const headers = githubHeaders(config.userAgent, token);
-    const init: RequestInit = { method, headers };
-    if (body !== undefined) {
-      headers.set("content-type", "application/json; charset=utf-8");
-      init.body = body;
-    }
-    if (signal !== undefined) init.signal = signal;
-    let response: Response;
-    let text: string;
-    try {
-      response = await config.fetch(url, init);
-      text = await response.text();
-    } catch (err) {
-      throw new GitHubApiError(
-        `Cannot reach ${baseUrl.origin} (${what}): ${errorMessage(err)}`,
-        { kind: "network" },
-      );
-    }
+  let refreshed = false;
+  let fresh = false;
+  for (let retry = 0;;) {
+    const { response, text } = await sendOnce(
+      config,
+      method,
+      url,
+      body,
+      { fresh, signal },
+    );
+    fresh = false;
     const { status } = response;
+    if (status === 401 && config.getToken && !refreshed) {
+      refreshed = fresh = true;
+      continue;
+    }
     const now = config.now();
     const limit = restRateLimit(
       status,
@@ -527,10 +547,16 @@ async function send(
       config.fallbackWaitMs,
     );
     if (limit === null) return { response, text };
+    const init: GitHubApiErrorInit = {
+      kind: "rate_limited",
+      status,
+      githubMessage: githubMessageOf(parseData(text)),
+      headers: response.headers,
+    };
     if (retry >= maxRetries) {
       throw new GitHubApiError(
         `Still rate limited by GitHub after ${retry} retries of ${what} (${limit.reason}); run again later`,
-        { kind: "rate_limited", status, headers: response.headers },
+        init,
       );
     }
     if (limit.waitMs > maxWaitMs) {
@@ -538,21 +564,58 @@ async function send(
         `GitHub's rate limit (${limit.reason}) lifts at ${
           isoTime(now + limit.waitMs)
         }, more than ${spellDuration(maxWaitMs)} away; run again then`,
-        { kind: "rate_limited", status, headers: response.headers },
+        init,
       );
     }
+    if (deadline !== undefined && now + limit.waitMs > deadline) {
+      throw new GitHubApiError(
+        `Rate limited by GitHub (${status}, ${limit.reason}) on ${what}: the limit lifts at ${
+          isoTime(now + limit.waitMs)
+        }, after this call's deadline`,
+        init,
+      );
+    }
+    retry++;
     config.onRateLimit?.({
       status,
       reason: limit.reason,
       waitMs: limit.waitMs,
-      retry: retry + 1,
+      retry,
       maxRetries,
       what,
       message: `Rate limited by GitHub (${status}, ${limit.reason}): waiting ${
         Math.ceil(limit.waitMs / 1000)
-      } s before retrying ${what} (retry ${retry + 1} of ${maxRetries})`,
+      } s before retrying ${what} (retry ${retry} of ${maxRetries})`,
     });
     await config.sleep(limit.waitMs, signal);
+  }
+}
+
+/** One try: the token asked for, the request sent, its answer read. */
+async function sendOnce(
+  config: ClientConfig,
+  method: string,
+  url: URL,
+  body: string | undefined,
+  context: TokenContext,
+): Promise<{ response: Response; text: string }> {
+  const what = `${method} ${url.pathname}`;
+  const token = config.getToken ? await config.getToken(context) : config.token;
+  const headers = githubHeaders(config.userAgent, token);
+  const init: RequestInit = { method, headers };
+  if (body !== undefined) {
+    headers.set("content-type", "application/json; charset=utf-8");
+    init.body = body;
+  }
+  if (context.signal !== undefined) init.signal = context.signal;
+  try {
+    const response = await config.fetch(url, init);
+    return { response, text: await response.text() };
+  } catch (err) {
+    throw new GitHubApiError(
+      `Cannot reach ${config.baseUrl.origin} (${what}): ${errorMessage(err)}`,
+      { kind: "network" },
+    );
   }
 }
 
@@ -562,9 +625,9 @@ async function call(
   method: string,
   url: URL,
   body: string | undefined,
-  signal: AbortSignal | undefined,
+  options: RequestOptions,
 ): Promise<RestResponse> {
-  const { response, text } = await send(config, method, url, body, signal);
+  const { response, text } = await send(config, method, url, body, options);
   const answer: RestResponse = {
     status: response.status,
     headers: response.headers,
@@ -580,14 +643,14 @@ async function* pages(
   config: ClientConfig,
   route: string,
   params: RouteParams | undefined,
-  signal: AbortSignal | undefined,
+  options: RequestOptions,
 ): AsyncGenerator<RestResponse, void, undefined> {
   const first = expandRoute(config.baseUrl, route, params);
   let url = first.url;
   const seen = new Set<string>();
   for (let page = 1;; page++) {
     seen.add(url.href);
-    const answer = await call(config, first.method, url, first.body, signal);
+    const answer = await call(config, first.method, url, first.body, options);
     yield answer;
     const next = parseNextLink(answer.headers.get("link"));
     if (next === undefined) return;

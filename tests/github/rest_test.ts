@@ -475,3 +475,84 @@ Deno.test("createRestClient() keeps a GHES base path and refuses a bad base", as
   assert.equal(github.baseUrl.origin, "https://ghe.example.com");
   assert.throws(() => createRestClient({ baseUrl: "nope" }), TypeError);
 });
+
+Deno.test("request() asks getToken for a fresh token once after a 401, and retries once", async () => {
+  const fake = fakeGitHub((call) =>
+    call.headers.get("authorization") === "Bearer jwt-fresh"
+      ? Response.json({ ok: true })
+      : Response.json({ message: "Bad credentials" }, { status: 401 })
+  );
+  const asked: boolean[] = [];
+  const { github } = client(fake.fetch, {
+    getToken: ({ fresh }) => {
+      asked.push(fresh);
+      return fresh ? "jwt-fresh" : "jwt-stale";
+    },
+  });
+  const { data } = await github.request("GET /app");
+  assert.deepEqual(data, { ok: true });
+  assert.deepEqual(asked, [false, true]);
+
+  const refused = fakeGitHub(() =>
+    Response.json({ message: "Bad credentials" }, { status: 401 })
+  );
+  const again: boolean[] = [];
+  const err = await rejection(
+    client(refused.fetch, {
+      getToken: ({ fresh }) => {
+        again.push(fresh);
+        return "jwt";
+      },
+    }).github.request("GET /app"),
+  );
+  assert.equal(err.status, 401);
+  assert.equal(err.githubMessage, "Bad credentials");
+  assert.deepEqual(again, [false, true]);
+  assert.equal(refused.calls.length, 2);
+
+  const fixed = fakeGitHub(() =>
+    Response.json({ message: "Bad credentials" }, { status: 401 })
+  );
+  await rejection(client(fixed.fetch).github.request("GET /app"));
+  assert.equal(fixed.calls.length, 1, "a fixed token is not retried");
+});
+
+Deno.test("request() waits out a rate limit that lifts before the deadline, and fails at once past it", async () => {
+  const limited = () =>
+    fakeGitHub((_, n) =>
+      n === 1
+        ? Response.json({ message: "API rate limit exceeded" }, {
+          status: 403,
+          headers: {
+            "x-ratelimit-remaining": "0",
+            "x-ratelimit-reset": String(NOW / 1000 + 30),
+          },
+        })
+        : Response.json({ ok: true })
+    );
+  const within = limited();
+  const first = client(within.fetch);
+  await first.github.request("GET /x", {}, { deadline: NOW + 60_000 });
+  assert.equal(within.calls.length, 2);
+  assert.equal(first.sleeps.length, 1);
+
+  const past = limited();
+  const second = client(past.fetch);
+  const err = await rejection(
+    second.github.request("GET /x", {}, { deadline: NOW + 10_000 }),
+  );
+  assert.equal(err.kind, "rate_limited");
+  assert.equal(err.status, 403);
+  assert.equal(err.githubMessage, "API rate limit exceeded");
+  assert.match(err.message, /after this call's deadline/);
+  assert.equal(past.calls.length, 1);
+  assert.deepEqual(second.sleeps, []);
+
+  const paged = limited();
+  await rejection(
+    client(paged.fetch).github.paginate("GET /x", {}, {
+      deadline: NOW + 10_000,
+    }),
+  );
+  assert.equal(paged.calls.length, 1, "paginate() keeps the deadline");
+});
