@@ -14,6 +14,7 @@
 
 import type { GitHubAppConfig } from "../config/config.ts";
 import { StartupError } from "../_util/errors.ts";
+import { importAppKey } from "./app_key.ts";
 
 /** What importing a key's text gives: the signing key, or why not (without the key). */
 export type ImportKeyResult =
@@ -26,13 +27,10 @@ export const MAX_KEY_FILE_BYTES = 65_536;
 /** Options of {@link loadAppKey}. */
 export interface LoadAppKeyOptions {
   /**
-   * Imports a key's text; its `error` must never contain the key.
+   * Imports a key's text (PKCS#1, PKCS#8, `\n`-escaped or base64); its
+   * `error` must never contain the key.
    *
-   * TODO(lead): default to `importAppKey` from `./app_key.ts` (same
-   * signature; PKCS#1, PKCS#8, `\n`-escaped and base64 forms) once it is on
-   * this branch, and delete {@link importPkcs8Pem}.
-   *
-   * @default importPkcs8Pem
+   * @default importAppKey
    */
   importKey?: (text: string) => Promise<ImportKeyResult>;
   /** Reads the key file. @default Deno.readFile */
@@ -60,7 +58,7 @@ export async function loadAppKey(
   app: GitHubAppConfig,
   options: LoadAppKeyOptions = {},
 ): Promise<CryptoKey> {
-  const { importKey = importPkcs8Pem } = options;
+  const { importKey = importAppKey } = options;
   const where = "path" in app.key
     ? `GITHUB_APP_PRIVATE_KEY_PATH (${JSON.stringify(app.key.path)})`
     : "GITHUB_APP_PRIVATE_KEY";
@@ -121,54 +119,4 @@ function readProblem(err: unknown, path: string): string {
     return "the server's user may not read (check its owner and mode, e.g. chmod 600 for that user)";
   }
   return `cannot be read (${err instanceof Error ? err.name : "error"})`;
-}
-
-/**
- * A temporary importer: a PKCS#8 PEM (`BEGIN PRIVATE KEY`), possibly with
- * `\n` written for newlines, as an RSASSA-PKCS1-v1_5 SHA-256 signing key.
- * PKCS#1 keys (`BEGIN RSA PRIVATE KEY`, GitHub's format) are refused with a
- * hint to convert them. Replaced by `importAppKey` (see the TODO above).
- *
- * @example
- * ```ts
- * import { importPkcs8Pem } from "./app_config.ts";
- * (await importPkcs8Pem("hello")).ok; // false
- * ```
- */
-export async function importPkcs8Pem(text: string): Promise<ImportKeyResult> {
-  const pem = text.replace(/\\n/g, "\n").trim();
-  if (pem.includes("BEGIN RSA PRIVATE KEY")) {
-    return {
-      ok: false,
-      error:
-        "a PKCS#1 key, not supported yet: convert it with `openssl pkcs8 -topk8 -nocrypt`",
-    };
-  }
-  const match =
-    /^-----BEGIN PRIVATE KEY-----\s*([A-Za-z0-9+/=\s]+?)\s*-----END PRIVATE KEY-----$/
-      .exec(pem);
-  if (!match) {
-    return { ok: false, error: "not a PEM private key" };
-  }
-  let der: Uint8Array<ArrayBuffer>;
-  try {
-    der = Uint8Array.from(
-      atob(match[1]!.replace(/\s+/g, "")),
-      (c) => c.charCodeAt(0),
-    );
-  } catch {
-    return { ok: false, error: "its base64 does not decode" };
-  }
-  try {
-    const key = await crypto.subtle.importKey(
-      "pkcs8",
-      der,
-      { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" },
-      false,
-      ["sign"],
-    );
-    return { ok: true, key };
-  } catch {
-    return { ok: false, error: "not an RSA private key" };
-  }
 }
