@@ -26,6 +26,9 @@ import { DeliveryStore } from "./store/store.ts";
 import { createWorker, type Worker } from "./worker/worker.ts";
 import { createAccept } from "./worker/accept.ts";
 import { createHandlerRunner } from "./worker/runner.ts";
+import { createGitHubBroker, type GitHubBroker } from "./github/broker.ts";
+import { createAppAuth } from "./github/app_auth.ts";
+import { loadAppKey } from "./github/app_config.ts";
 import { createStoreHealth } from "./store/health.ts";
 import { createAdminAuth } from "./security/auth.ts";
 
@@ -110,6 +113,30 @@ function registerGauges(
   );
 }
 
+/**
+ * The server's side of `ctx.github`: the App's credentials (its key read and
+ * imported now, so that a bad key stops the start) or `GITHUB_TOKEN`.
+ */
+async function githubBroker(
+  config: Config,
+  fetch: typeof globalThis.fetch | undefined,
+): Promise<GitHubBroker> {
+  const app = config.githubApp
+    ? createAppAuth({
+      appId: config.githubApp.id,
+      key: await loadAppKey(config.githubApp),
+      baseUrl: config.githubApiUrl,
+      ...(fetch ? { fetch } : {}),
+    })
+    : undefined;
+  return createGitHubBroker({
+    baseUrl: config.githubApiUrl,
+    app,
+    token: config.githubToken,
+    ...(fetch ? { fetch } : {}),
+  });
+}
+
 /** Builds the app: keys imported once, KV opened, everything wired. */
 export async function createApp(options: AppOptions): Promise<App> {
   const { config, log } = options;
@@ -128,6 +155,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     config,
     log,
     deadlines,
+    github: await githubBroker(config, options.fetch),
     ...(options.registry ? { registry: options.registry } : {}),
     ...(options.handlersModule ? { module: options.handlersModule } : {}),
   });
