@@ -7,7 +7,7 @@
  * ```sh
  * deno task redeliver --repo octo/hello-world --hook-id 12345678 --since 24h
  * deno task redeliver --org octo-org --hook-id 87654321 --dry-run
- * GITHUB_TOKEN="$(make-app-jwt)" deno task redeliver --app --since 3d
+ * GITHUB_APP_ID=123 GITHUB_APP_PRIVATE_KEY="$(cat app.pem)" deno task redeliver --app --since 3d
  * ```
  *
  * A delivery (one `guid`, the `X-GitHub-Delivery` value) failed when none of
@@ -18,7 +18,8 @@
  *
  * A thin command line: the REST client (rate limits, pagination, errors) is
  * `lib/github/rest.ts`, the listing and grouping of a hook's deliveries
- * `lib/github/hook_deliveries.ts`; here are the arguments, the environment,
+ * `lib/github/hook_deliveries.ts`, the App's JWT `lib/github/app_auth.ts`;
+ * here are the arguments, the environment,
  * the KV lookups, the pacing and what is printed. It does not run handlers
  * or touch records: the redelivery arrives at the server like any other
  * delivery. Everything it touches is a parameter of {@link main}, so tests
@@ -28,6 +29,8 @@
  */
 
 import { parseOrExit, UsageError, walkArgs } from "./_cli.ts";
+import { createAppAuth } from "../lib/github/app_auth.ts";
+import { importAppKey } from "../lib/github/app_key.ts";
 import { mergeEnv, readDotenvFile, readRealEnv } from "../lib/config/config.ts";
 import {
   type FailedDelivery,
@@ -64,8 +67,8 @@ failed delivery is redelivered once, oldest first.
 Hook (one of):
   --repo <owner/name> --hook-id <id>   a repository webhook
   --org <name> --hook-id <id>          an organization webhook
-  --app                                the webhook of the GitHub App whose
-                                       JWT is in GITHUB_TOKEN
+  --app                                the GitHub App's webhook (the App is
+                                       GITHUB_APP_ID and its private key)
   (the hook id ends the hook's settings URL: …/settings/hooks/<id>)
 
 Options:
@@ -78,12 +81,20 @@ Options:
   -h, --help       show this help
 
 Environment (a .env file is read too; the real environment wins):
-  GITHUB_TOKEN     sent as "Authorization: Bearer …", never printed. A classic
-                   token needs the admin:repo_hook scope (admin:org_hook, and
-                   an owner, for an organization hook); a fine-grained token
-                   the "Webhooks" permission, write access to redeliver.
-                   For --app: a JWT signed with the app's private key (not an
-                   installation token); it is valid for 10 minutes at most
+  GITHUB_TOKEN     for --repo/--org: sent as "Authorization: Bearer …", never
+                   printed. A classic token needs the admin:repo_hook scope
+                   (admin:org_hook, and an owner, for an organization hook); a
+                   fine-grained token the "Webhooks" permission, write access
+                   to redeliver
+  GITHUB_APP_ID    for --app: the App's ID (or client ID)
+  GITHUB_APP_PRIVATE_KEY       for --app: the App's private key, the PEM
+                   GitHub hands out (PKCS#1 or PKCS#8; newlines may be written
+                   as \\n; base64 of the PEM works too), never printed
+  GITHUB_APP_PRIVATE_KEY_PATH  or: a file holding it ("deno task redeliver"
+                   may read .env and ./data only)
+                   The App's JWT is made from these and renewed as the run
+                   goes. Without GITHUB_APP_ID, --app sends GITHUB_TOKEN as a
+                   JWT made by hand (valid for 10 minutes at most)
   GITHUB_API_URL   the REST API (default: https://api.github.com; GitHub
                    Enterprise Server: https://<host>/api/v3)
   KV_PATH          as for the server
@@ -298,9 +309,14 @@ export interface RedeliverDeps {
   dotenvPath?: string;
 }
 
+/** How the run authenticates: a token, or the App's key (JWTs made here). */
+type Credentials =
+  | { kind: "token"; token: string }
+  | { kind: "app"; appId: string; key: CryptoKey };
+
 /** What the environment (and `.env`) settled for one run. */
 interface Settings {
-  token: string;
+  credentials: Credentials;
   apiUrl: URL;
   kvPath: string;
 }
@@ -372,9 +388,22 @@ export async function main(
     return 1;
   }
 
+  const { credentials } = settings;
+  const auth = credentials.kind === "app"
+    ? createAppAuth({
+      appId: credentials.appId,
+      key: credentials.key,
+      baseUrl: settings.apiUrl,
+      fetch,
+      now,
+      userAgent: USER_AGENT,
+    })
+    : undefined;
   const client = createRestClient({
     baseUrl: settings.apiUrl,
-    token: settings.token,
+    ...(auth
+      ? { getToken: ({ fresh }) => auth.jwt({ fresh }) }
+      : { token: credentials.kind === "token" ? credentials.token : "" }),
     userAgent: USER_AGENT,
     fetch,
     now,
@@ -385,7 +414,7 @@ export async function main(
     onRateLimit: (notice) => printError(notice.message),
   });
   try {
-    return await reconcile(options, client, kv, settings.kvPath, {
+    return await reconcile(options, client, kv, settings, {
       print,
       printError,
       sleep,
@@ -409,6 +438,9 @@ async function readSettings(
   const real = realEnv ??
     readRealEnv([
       "GITHUB_TOKEN",
+      "GITHUB_APP_ID",
+      "GITHUB_APP_PRIVATE_KEY",
+      "GITHUB_APP_PRIVATE_KEY_PATH",
       "GITHUB_API_URL",
       "KV_PATH",
       "DELIVERY_TTL_DAYS",
@@ -422,22 +454,10 @@ async function readSettings(
   }
   const env = mergeEnv(real, dotenv);
 
-  const token = env.GITHUB_TOKEN?.trim() ?? "";
-  if (token === "") {
-    printError(
-      `GITHUB_TOKEN is not set, neither in the environment nor in ${dotenvPath}.\n` +
-        (options.hook.kind === "app"
-          ? "For --app it must be a JWT signed with the app's private key."
-          : "Use a token that may administer the hook (admin:repo_hook / admin:org_hook scope, or the Webhooks permission)."),
-    );
-    return null;
-  }
-  if (!/^[\x21-\x7e]+$/.test(token)) {
-    printError(
-      "GITHUB_TOKEN holds spaces or control characters: it cannot be sent",
-    );
-    return null;
-  }
+  const credentials = options.hook.kind === "app" && env.GITHUB_APP_ID?.trim()
+    ? await readAppCredentials(env, printError)
+    : readToken(env, options, dotenvPath, printError);
+  if (credentials === null) return null;
 
   const api = parseApiUrl(env.GITHUB_API_URL?.trim() || DEFAULT_API_URL);
   if (!api.ok) {
@@ -454,7 +474,78 @@ async function readSettings(
   }
 
   const kvPath = options.kvPath ?? (env.KV_PATH?.trim() || DEFAULT_KV_PATH);
-  return { token, apiUrl: api.url, kvPath };
+  return { credentials, apiUrl: api.url, kvPath };
+}
+
+/** `GITHUB_TOKEN`, checked; `null` (after printing why) when unusable. */
+function readToken(
+  env: Record<string, string | undefined>,
+  options: RedeliverOptions,
+  dotenvPath: string,
+  printError: (text: string) => void,
+): Credentials | null {
+  const token = env.GITHUB_TOKEN?.trim() ?? "";
+  if (token === "") {
+    printError(
+      options.hook.kind === "app"
+        ? `GITHUB_APP_ID is not set, neither in the environment nor in ${dotenvPath}.\n` +
+          "For --app set GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY (or GITHUB_APP_PRIVATE_KEY_PATH), or put a JWT made by hand in GITHUB_TOKEN."
+        : `GITHUB_TOKEN is not set, neither in the environment nor in ${dotenvPath}.\n` +
+          "Use a token that may administer the hook (admin:repo_hook / admin:org_hook scope, or the Webhooks permission).",
+    );
+    return null;
+  }
+  if (!/^[\x21-\x7e]+$/.test(token)) {
+    printError(
+      "GITHUB_TOKEN holds spaces or control characters: it cannot be sent",
+    );
+    return null;
+  }
+  return { kind: "token", token };
+}
+
+/**
+ * `GITHUB_APP_ID` and the App's key (`GITHUB_APP_PRIVATE_KEY`, else the file
+ * `GITHUB_APP_PRIVATE_KEY_PATH`), imported; `null` (after printing why,
+ * never the key) when unusable.
+ */
+async function readAppCredentials(
+  env: Record<string, string | undefined>,
+  printError: (text: string) => void,
+): Promise<Credentials | null> {
+  const appId = env.GITHUB_APP_ID!.trim();
+  if (!/^[\x21-\x7e]{1,200}$/.test(appId)) {
+    printError("GITHUB_APP_ID holds spaces or control characters");
+    return null;
+  }
+  let text = env.GITHUB_APP_PRIVATE_KEY ?? "";
+  let source = "GITHUB_APP_PRIVATE_KEY";
+  const path = env.GITHUB_APP_PRIVATE_KEY_PATH?.trim() ?? "";
+  if (text.trim() === "" && path !== "") {
+    source = `GITHUB_APP_PRIVATE_KEY_PATH (${path})`;
+    try {
+      text = await Deno.readTextFile(path);
+    } catch (err) {
+      const hint = err instanceof Deno.errors.NotCapable ||
+          err instanceof Deno.errors.PermissionDenied
+        ? "\n`deno task redeliver` may read .env and ./data only; set GITHUB_APP_PRIVATE_KEY, or run tools/redeliver.ts with --allow-read for that file."
+        : "";
+      printError(`Cannot read ${source}: ${errorMessage(err)}${hint}`);
+      return null;
+    }
+  }
+  if (text.trim() === "") {
+    printError(
+      "GITHUB_APP_ID is set but the App's key is not: set GITHUB_APP_PRIVATE_KEY or GITHUB_APP_PRIVATE_KEY_PATH",
+    );
+    return null;
+  }
+  const imported = await importAppKey(text);
+  if (!imported.ok) {
+    printError(`${source} cannot be used: ${imported.error}`);
+    return null;
+  }
+  return { kind: "app", appId, key: imported.key };
 }
 
 /** Lists, checks KV, redelivers and prints the summary; the exit status. */
@@ -462,10 +553,12 @@ async function reconcile(
   options: RedeliverOptions,
   client: RestClient,
   kv: Deno.Kv,
-  kvPath: string,
+  settings: Settings,
   io: Io,
 ): Promise<number> {
   const { print, printError } = io;
+  const { kvPath } = settings;
+  const app = settings.credentials.kind === "app";
   const cutoff = io.now() - options.sinceMs;
   print(
     `Listing the deliveries of ${describeHook(options.hook)} since ${
@@ -490,7 +583,12 @@ async function reconcile(
     if (!(err instanceof GitHubApiError)) throw err;
     printError(
       err.kind === "status"
-        ? failureMessage(err, "Cannot list the hook's deliveries", options.hook)
+        ? failureMessage(
+          err,
+          "Cannot list the hook's deliveries",
+          options.hook,
+          app,
+        )
         : err.message,
     );
     return 1;
@@ -505,7 +603,7 @@ async function reconcile(
   const stored = failed.length - pending.length;
   const { redelivered, errors, skipped } = options.dryRun
     ? dryRun(pending, io)
-    : await redeliverAll(pending, client, options.hook, io);
+    : await redeliverAll(pending, client, options.hook, app, io);
 
   print(
     `Summary${
@@ -578,6 +676,7 @@ async function redeliverAll(
   pending: readonly FailedDelivery[],
   client: RestClient,
   hook: HookTarget,
+  app: boolean,
   { print, printError, sleep }: Io,
 ): Promise<Tally> {
   const tally: Tally = { redelivered: 0, errors: 0, skipped: 0 };
@@ -599,7 +698,7 @@ async function redeliverAll(
         continue;
       }
       printError(
-        `  ${guid}: ${failureMessage(err, "Cannot redeliver it", hook)}`,
+        `  ${guid}: ${failureMessage(err, "Cannot redeliver it", hook, app)}`,
       );
       if (err.status !== 401) continue;
     }
@@ -619,12 +718,15 @@ function failureMessage(
   err: GitHubApiError,
   what: string,
   hook: HookTarget,
+  app: boolean,
 ): string {
   const status = err.status ?? 0;
   const message = err.githubMessage;
   const said = message ? `: ${clean(message).slice(0, 300)}` : "";
   const hints: Record<number, string> = {
-    401: hook.kind === "app"
+    401: app
+      ? "GitHub refused the App's JWT, made afresh: check GITHUB_APP_ID, and that the key is that App's (and this host's clock)."
+      : hook.kind === "app"
       ? "GITHUB_TOKEN was refused: for --app it must be a current JWT signed with the app's private key (not an installation token; JWTs expire after 10 minutes at most)."
       : "GITHUB_TOKEN was refused: it is wrong, expired or revoked.",
     403:
@@ -634,7 +736,7 @@ function failureMessage(
     404:
       `No such hook, or the token cannot see it (GitHub answers 404 rather than 403 then): check ${
         hook.kind === "app"
-          ? "that the JWT belongs to the app"
+          ? (app ? "GITHUB_APP_ID" : "that the JWT belongs to the app")
           : "--repo/--org and --hook-id"
       }.`,
     422:

@@ -122,6 +122,10 @@ Deno.test("installationToken() renews a token renewBeforeMs before expires_at", 
   assert.notEqual(third, second);
   const jwts = new Set(github.requestsOf(MINT).map((r) => r.authorization));
   assert.equal(jwts.size, 2, "the JWT was renewed after it ran low");
+  assert.ok(
+    github.requestsOf(MINT).every((r) => r.auth.kind === "app"),
+    "renewed before GitHub refused it",
+  );
 });
 
 Deno.test("installationToken() shares one mint among concurrent callers", async () => {

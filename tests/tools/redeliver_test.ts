@@ -6,6 +6,7 @@ import {
   type RedeliverDeps,
   USAGE,
 } from "../../tools/redeliver.ts";
+import { startFakeGitHub } from "../fixtures/fake_github.ts";
 
 const TOKEN = "ghp_TESTtoken0123456789-never-print-me";
 const NOW = Date.parse("2025-06-02T12:00:00Z");
@@ -808,4 +809,142 @@ Deno.test("parseSince() reads minutes, hours and days", async (t) => {
       assert.equal(parseSince(input), expected);
     });
   }
+});
+
+/** An App key pair; the private key as PKCS#8 PEM text. */
+async function appKey(): Promise<{ pem: string; publicKey: CryptoKey }> {
+  const { privateKey, publicKey } = await crypto.subtle.generateKey(
+    {
+      name: "RSASSA-PKCS1-v1_5",
+      hash: "SHA-256",
+      modulusLength: 2048,
+      publicExponent: new Uint8Array([1, 0, 1]),
+    },
+    true,
+    ["sign", "verify"],
+  );
+  const der = new Uint8Array(
+    await crypto.subtle.exportKey("pkcs8", privateKey),
+  );
+  const base64 = btoa(String.fromCharCode(...der)).replace(/(.{64})/g, "$1\n");
+  return {
+    pem: `-----BEGIN PRIVATE KEY-----\n${base64}\n-----END PRIVATE KEY-----\n`,
+    publicKey,
+  };
+}
+
+/** The fixture fake GitHub serving the App's hook deliveries, on `clock`. */
+async function startAppGitHub(publicKey: CryptoKey, clock: () => number) {
+  const github = await startFakeGitHub({ appId: "777", publicKey, now: clock });
+  github.route("GET /app/hook/deliveries", () => ({
+    status: 200,
+    body: ITEMS.slice(0, 7),
+  }));
+  github.route("POST /app/hook/deliveries/{id}/attempts", () => ({
+    status: 202,
+    body: {},
+  }));
+  return github;
+}
+
+Deno.test("redeliver main() --app signs and renews its own JWT from GITHUB_APP_ID and the key", async (t) => {
+  const { pem, publicKey } = await appKey();
+  for (
+    const [name, keyEnv] of [
+      ["PEM with \\n", { GITHUB_APP_PRIVATE_KEY: pem.replaceAll("\n", "\\n") }],
+      ["base64 of the PEM", { GITHUB_APP_PRIVATE_KEY: btoa(pem) }],
+      ["a key file", { GITHUB_APP_PRIVATE_KEY_PATH: "FILE" }],
+    ] as const
+  ) {
+    await t.step(name, async () => {
+      let now = NOW;
+      await using github = await startAppGitHub(publicKey, () => now);
+      const file = await Deno.makeTempFile({ suffix: ".pem" });
+      try {
+        await Deno.writeTextFile(file, pem);
+        const env = Object.fromEntries(
+          Object.entries(keyEnv).map(([k, v]) => [k, v === "FILE" ? file : v]),
+        );
+        const run = testDeps(github.url, {
+          env: { GITHUB_APP_ID: "777", GITHUB_API_URL: github.url, ...env },
+          now: () => now,
+          // Each pause between redeliveries lasts 9 minutes here: the first
+          // JWT has run out by the second redelivery.
+          sleep: (ms) => {
+            now += 9 * MINUTE;
+            run.sleeps.push(ms);
+            return Promise.resolve();
+          },
+        });
+        assert.equal(await main(["--app"], run.deps), 0, run.stderr());
+        const posts = github.requests.filter((r) => r.method === "POST");
+        assert.deepEqual(posts.map((r) => r.path), [
+          "/app/hook/deliveries/119/attempts",
+          "/app/hook/deliveries/117/attempts",
+        ]);
+        assert.ok(github.requests.every((r) => r.auth.kind === "app"));
+        const jwts = new Set(github.requests.map((r) => r.authorization));
+        assert.equal(jwts.size, 2, "the JWT was renewed during the run");
+        const printed = `${run.stdout()}\n${run.stderr()}`;
+        for (const jwt of jwts) {
+          assert.ok(!printed.includes(jwt!.slice(7)), "a JWT was printed");
+        }
+      } finally {
+        await Deno.remove(file);
+      }
+    });
+  }
+});
+
+Deno.test("redeliver main() --app explains an unusable App key without printing it", async (t) => {
+  const { pem } = await appKey();
+  const lines = pem.split("\n").filter((l) => l !== "" && !l.startsWith("-"));
+  const truncated = pem.split("\n").slice(0, 8).join("\n") +
+    "\n-----END PRIVATE KEY-----";
+  const cases: [string, Record<string, string>, RegExp][] = [
+    ["no key", {}, /GITHUB_APP_ID is set but the App's key is not/],
+    [
+      "a damaged key",
+      { GITHUB_APP_PRIVATE_KEY: truncated },
+      /GITHUB_APP_PRIVATE_KEY cannot be used: the key is cut off/,
+    ],
+    [
+      "a missing key file",
+      { GITHUB_APP_PRIVATE_KEY_PATH: "/nonexistent/app.pem" },
+      /Cannot read GITHUB_APP_PRIVATE_KEY_PATH \(\/nonexistent\/app\.pem\)/,
+    ],
+  ];
+  for (const [name, env, pattern] of cases) {
+    await t.step(name, async () => {
+      const run = testDeps("http://127.0.0.1:9", {
+        env: {
+          GITHUB_APP_ID: "777",
+          GITHUB_API_URL: "http://127.0.0.1:9",
+          ...env,
+        },
+      });
+      assert.equal(await main(["--app"], run.deps), 1);
+      assert.match(run.stderr(), pattern);
+      for (const line of lines) assert.ok(!run.stderr().includes(line));
+      assert.deepEqual(run.kvPaths, [], "nothing else was done");
+    });
+  }
+});
+
+Deno.test("redeliver main() --app with a key GitHub does not know says which variables to check", async () => {
+  const { pem } = await appKey();
+  const other = await appKey();
+  const now = NOW;
+  await using github = await startAppGitHub(other.publicKey, () => now);
+  const run = testDeps(github.url, {
+    env: {
+      GITHUB_APP_ID: "777",
+      GITHUB_APP_PRIVATE_KEY: pem,
+      GITHUB_API_URL: github.url,
+    },
+    now: () => now,
+  });
+  assert.equal(await main(["--app"], run.deps), 1);
+  assert.match(run.stderr(), /GitHub answered 401.*check GITHUB_APP_ID/);
+  assert.equal(github.requests.length, 2, "one fresh JWT, then it gives up");
 });
