@@ -45,6 +45,9 @@ export const CONFIG_VARIABLES = [
   "LOG_FORMAT",
   "DENO_DEPLOYMENT_ID",
   "DENO_KV_ACCESS_TOKEN",
+  "HOOKS_DIR",
+  "HOOKS_ENV",
+  "SERIALIZE_BY",
 ] as const;
 
 /** The fully resolved configuration. */
@@ -78,6 +81,71 @@ export interface Config {
   logFormat: LogFormat;
   /** True on Deno Deploy (`DENO_DEPLOYMENT_ID` set). */
   deploy: boolean;
+  /** `HOOKS_DIR`: the folder of hook scripts, or null when scripts are off. */
+  hooksDir: string | null;
+  /** `HOOKS_ENV`: names of server variables also passed to scripts. */
+  hooksEnv: string[];
+  /** `SERIALIZE_BY`: which deliveries run one at a time, in receipt order. */
+  serializeBy: SerializeBy;
+}
+
+/** The values of `SERIALIZE_BY`. */
+export type SerializeBy = "none" | "repository" | "branch";
+
+/**
+ * Names `HOOKS_ENV` may not pass on: secrets, and the variables hookgate
+ * sets itself for a script.
+ */
+const SCRIPT_RESERVED = new Set([
+  "GITHUB_WEBHOOK_SECRET",
+  "GITHUB_WEBHOOK_SECRET_PREVIOUS",
+  "ADMIN_TOKEN",
+  "GITHUB_APP_PRIVATE_KEY",
+  "GITHUB_APP_PRIVATE_KEY_PATH",
+  "DENO_KV_ACCESS_TOKEN",
+  "GITHUB_TOKEN",
+  "PATH",
+  "HOME",
+]);
+
+/**
+ * The names in `HOOKS_ENV`, each checked: a shell variable name, not a
+ * secret, not one hookgate sets (`HOOKGATE_*`, `GITHUB_TOKEN`, `PATH`,
+ * `HOME`). Problems are pushed to `problems`.
+ *
+ * @example
+ * ```ts
+ * import { hooksEnvNames } from "./config.ts";
+ * const problems: string[] = [];
+ * hooksEnvNames("DEPLOY_HOST, SSH_AUTH_SOCK", problems); // ["DEPLOY_HOST", "SSH_AUTH_SOCK"]
+ * hooksEnvNames("ADMIN_TOKEN", problems); // []
+ * problems.length; // 1
+ * ```
+ */
+export function hooksEnvNames(
+  raw: string | undefined,
+  problems: string[],
+): string[] {
+  const names: string[] = [];
+  for (const part of (raw ?? "").split(",")) {
+    const name = part.trim();
+    if (name === "") continue;
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
+      problems.push(
+        `HOOKS_ENV holds ${JSON.stringify(name)}, which is not a variable name`,
+      );
+    } else if (SCRIPT_RESERVED.has(name) || name.startsWith("HOOKGATE_")) {
+      problems.push(
+        `HOOKS_ENV holds ${name}: ${
+          name === "GITHUB_TOKEN" || name === "PATH" || name === "HOME" ||
+            name.startsWith("HOOKGATE_")
+            ? "hookgate sets it for scripts itself"
+            : "secrets are never passed to scripts"
+        }`,
+      );
+    } else if (!names.includes(name)) names.push(name);
+  }
+  return names;
 }
 
 /**
@@ -301,7 +369,19 @@ export function loadConfig(env: Env): Config {
     logLevel: oneOf("LOG_LEVEL", LOG_LEVELS, "info"),
     logFormat: oneOf("LOG_FORMAT", ["json", "pretty"] as const, "json"),
     deploy,
+    hooksDir: get("HOOKS_DIR") ?? null,
+    hooksEnv: hooksEnvNames(get("HOOKS_ENV"), problems),
+    serializeBy: oneOf(
+      "SERIALIZE_BY",
+      ["none", "repository", "branch"] as const,
+      "none",
+    ),
   };
+  if (config.hooksDir !== null && deploy) {
+    problems.push(
+      "HOOKS_DIR is set, but Deno Deploy cannot run scripts: unset it there",
+    );
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
 }

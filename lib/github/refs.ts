@@ -155,3 +155,92 @@ export function goneInstallation(
   if (action !== "deleted" && action !== "suspend") return undefined;
   return installationOf(payload);
 }
+
+/**
+ * The branch a delivery is about, as the contract's script hooks and
+ * `SERIALIZE_BY=branch` define it: `push` → `ref` without `refs/heads/`
+ * (a tag push has none); a payload with `pull_request` → its base branch;
+ * `create`/`delete` of a branch → `ref`. Undefined otherwise. The name is
+ * returned as GitHub sent it: callers that make paths of it check it
+ * ({@link safeBranch}).
+ *
+ * @example
+ * ```ts
+ * import { branchOf } from "./refs.ts";
+ * branchOf("push", { ref: "refs/heads/feature/x" }); // "feature/x"
+ * branchOf("push", { ref: "refs/tags/v1" }); // undefined
+ * branchOf("pull_request", { pull_request: { base: { ref: "main" } } }); // "main"
+ * ```
+ */
+export function branchOf(event: string, payload: unknown): string | undefined {
+  const p = object(payload);
+  let branch: unknown;
+  if (event === "push") {
+    const ref = p?.ref;
+    branch = typeof ref === "string" && ref.startsWith("refs/heads/")
+      ? ref.slice("refs/heads/".length)
+      : undefined;
+  } else if (object(p?.pull_request) !== undefined) {
+    branch = object(object(p?.pull_request)?.base)?.ref;
+  } else if (
+    (event === "create" || event === "delete") && p?.ref_type === "branch"
+  ) {
+    branch = p?.ref;
+  }
+  return typeof branch === "string" && branch !== "" && branch.length <= 255
+    ? branch
+    : undefined;
+}
+
+/**
+ * Whether a branch name is safe to make a path of: no `.` or `..` segment,
+ * no empty segment, no control character, no backslash. Git refuses most
+ * of these in ref names anyway; a payload is not trusted to.
+ *
+ * @example
+ * ```ts
+ * import { safeBranch } from "./refs.ts";
+ * safeBranch("feature/x"); // true
+ * safeBranch("../../etc"); // false
+ * ```
+ */
+export function safeBranch(branch: string): boolean {
+  // deno-lint-ignore no-control-regex
+  if (/[\u0000-\u001f\u007f-\u009f\\]/.test(branch)) return false;
+  return branch.split("/").every((s) => s !== "" && s !== "." && s !== "..");
+}
+
+/**
+ * The head commit a payload names, when it names one: `push` → `after`,
+ * a pull request's head, a check suite's or run's `head_sha`, a workflow
+ * run's, a deployment's `sha`, a status's `sha`.
+ *
+ * @example
+ * ```ts
+ * import { headShaOf } from "./refs.ts";
+ * headShaOf("push", { after: "6dcb09b5b57875f334f61aebed695e2e4193db5e" }); // "6dcb09b5b57875f334f61aebed695e2e4193db5e"
+ * ```
+ */
+export function headShaOf(event: string, payload: unknown): string | undefined {
+  const p = object(payload);
+  const candidates: unknown[] = [
+    event === "push" ? p?.after : undefined,
+    object(object(p?.pull_request)?.head)?.sha,
+    object(p?.check_suite)?.head_sha,
+    object(p?.check_run)?.head_sha,
+    object(p?.workflow_run)?.head_sha,
+    object(p?.workflow_job)?.head_sha,
+    object(p?.deployment)?.sha,
+    event === "status" ? p?.sha : undefined,
+  ];
+  const sha = candidates.find((c) =>
+    typeof c === "string" && /^[0-9a-f]{40,64}$/.test(c)
+  );
+  return sha as string | undefined;
+}
+
+/** `payload.repository.name`, when it is a string. */
+export function repositoryNameOf(payload: unknown): string | undefined {
+  const name = object(object(payload)?.repository)?.name;
+  return typeof name === "string" ? name : undefined;
+}

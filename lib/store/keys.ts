@@ -13,6 +13,13 @@
  *   running ones by lease expiry (an expired lease is simply due again)
  * - `["hookgate","upload",startedAt,upload]` — bodies too large for one
  *   commit, written before their record; left behind only by a crash
+ * - `["hookgate","q",orderKey,receivedAt,id]` — the per-key queue of
+ *   `SERIALIZE_BY`: one entry per delivery not yet final; the entry whose
+ *   versionstamp is the oldest (the first commit) is the key's head, the
+ *   only delivery of the key that may run
+ * - `["hookgate","run",id,attempt,index,part]` — what one handler or script
+ *   run of an attempt reported (`store/runs.ts`): part 0 the report and the
+ *   start of its output, part 1 the rest of the output
  *
  * Process-wide keys:
  * - `["hookgate","claim",job]` — a lease (`lease.ts`) on a periodic job
@@ -73,6 +80,32 @@ export const deliveryKeys = {
   ],
   /** Range bound of the uploads index. */
   uploadFrom: (startedAt: number): Deno.KvKey => [ROOT, "upload", startedAt],
+  /** A delivery's entry in the queue of its order key (`SERIALIZE_BY`). */
+  queued: (orderKey: string, receivedAt: number, id: string): Deno.KvKey => [
+    ROOT,
+    "q",
+    orderKey,
+    receivedAt,
+    id,
+  ],
+  /** Prefix of the queue of one order key. */
+  queue: (orderKey: string): Deno.KvKey => [ROOT, "q", orderKey],
+  /** Part `part` of run `index` of `attempt` of a delivery. */
+  run: (
+    id: string,
+    attempt: number,
+    index: number,
+    part: number,
+  ): Deno.KvKey => [
+    ROOT,
+    "run",
+    id,
+    attempt,
+    index,
+    part,
+  ],
+  /** Prefix of every run of a delivery. */
+  runs: (id: string): Deno.KvKey => [ROOT, "run", id],
 } as const;
 
 /** The lease (`lease.ts`) on a named periodic job (e.g. `"collect"`). */

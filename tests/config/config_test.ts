@@ -96,6 +96,9 @@ Deno.test(
         logLevel: "info",
         logFormat: "json",
         deploy: false,
+        hooksDir: null,
+        hooksEnv: [],
+        serializeBy: "none",
       } satisfies Config,
     );
   },
