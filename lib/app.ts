@@ -188,7 +188,12 @@ export async function createApp(options: AppOptions): Promise<App> {
 
   // The durable fast path: stored leased to this worker when it has room.
   const health = createStoreHealth({ now: options.now });
-  const accept = createAccept({ store, worker, health });
+  const accept = createAccept({
+    store,
+    worker,
+    health,
+    serializeBy: config.serializeBy,
+  });
 
   let closed = false;
   const readiness = createReadiness({

@@ -26,7 +26,7 @@ import type {
 } from "./types.ts";
 import { deliveryKeys } from "./keys.ts";
 import type { LockSafeKv } from "./kv.ts";
-import { type NewLease, newRecord } from "./lifecycle.ts";
+import { isFinal, type NewLease, newRecord } from "./lifecycle.ts";
 import {
   chunksOf,
   COMMIT_BYTES,
@@ -92,10 +92,14 @@ export interface GroupCommit {
     entry: Deno.KvEntry<DeliveryRecord>,
     next: DeliveryRecord,
   ): Promise<Deno.KvEntry<DeliveryRecord> | null>;
-  /** {@link GroupCommit.update} in a commit of its own. */
+  /**
+   * {@link GroupCommit.update} in a commit of its own, which also checks
+   * that the entries in `checks` are unchanged.
+   */
   updateAlone(
     entry: Deno.KvEntry<DeliveryRecord>,
     next: DeliveryRecord,
+    checks?: readonly Deno.AtomicCheck[],
   ): Promise<Deno.KvEntry<DeliveryRecord> | null>;
   /** How many commits that store records (single or grouped) were made. */
   readonly commits: number;
@@ -200,12 +204,39 @@ export function expireInOf(
   return Math.max(1000, record.receivedAt + ttlMs - now);
 }
 
+/**
+ * What an ordered delivery's queue entry holds: its id, and the place of its
+ * commit among those of this process (the versionstamp orders commits; this
+ * orders the deliveries of one grouped commit, which share a versionstamp).
+ */
+export interface QueueEntry {
+  id: string;
+  seq: number;
+}
+
+/** Adds the queue entry of an ordered record (`SERIALIZE_BY`). */
+function stageQueued(
+  op: Deno.AtomicOperation,
+  record: DeliveryRecord,
+  expireIn: number,
+  seq: number,
+): void {
+  if (record.orderKey === undefined) return;
+  op.set(
+    deliveryKeys.queued(record.orderKey, record.receivedAt, record.id),
+    { id: record.id, seq } satisfies QueueEntry,
+    { expireIn },
+  );
+}
+
 /** Adds the two "is it new?" checks and the record with its index keys. */
 function stageRecord(
   op: Deno.AtomicOperation,
   record: DeliveryRecord,
   expireIn: number,
+  seq = 0,
 ): void {
+  stageQueued(op, record, expireIn, seq);
   const idKey = deliveryKeys.record(record.id);
   const digestKey = deliveryKeys.digest(record.digest);
   op.check({ key: idKey, versionstamp: null })
@@ -224,9 +255,19 @@ function stageUpdate(
   entry: Deno.KvEntry<DeliveryRecord>,
   next: DeliveryRecord,
   expireIn: number,
+  seq = 0,
 ): void {
   const prev = entry.value;
   op.check(entry).set(deliveryKeys.record(prev.id), next, { expireIn });
+  // An ordered record leaves its key's queue when final, and a re-armed
+  // one joins its end again.
+  if (
+    next.orderKey !== undefined && isFinal(prev.status) !== isFinal(next.status)
+  ) {
+    if (isFinal(next.status)) {
+      op.delete(deliveryKeys.queued(next.orderKey, next.receivedAt, next.id));
+    } else stageQueued(op, next, expireIn, seq);
+  }
   if (prev.dueAt !== next.dueAt) {
     if (prev.dueAt !== null) op.delete(deliveryKeys.due(prev.dueAt, prev.id));
     if (next.dueAt !== null) {
@@ -269,6 +310,8 @@ interface Writer {
   flushing: boolean;
   /** Commits that stored records. */
   commits: number;
+  /** Orders the queue entries this writer makes (see {@link QueueEntry}). */
+  seq: number;
 }
 
 /** Adds what stores one delivery whose body fits in the commit. */
@@ -288,7 +331,7 @@ function stageInline(
     waiting: lease?.waiting,
     owner: w.owner,
   });
-  stageRecord(op, record, w.ttlMs);
+  stageRecord(op, record, w.ttlMs, w.seq++);
   stageChunks(op, upload, chunks, w.ttlMs);
   return record;
 }
@@ -320,7 +363,7 @@ async function acceptAlone(
       waiting: lease?.waiting,
       owner: w.owner,
     });
-    stageRecord(op, record, w.ttlMs);
+    stageRecord(op, record, w.ttlMs, w.seq++);
     op.delete(body.uploadKey);
     cleanup = () => deleteBody(w.kv, body.upload, body.chunks, body.uploadKey);
   }
@@ -331,14 +374,16 @@ async function acceptAlone(
   return null;
 }
 
-/** Commits one record update on its own. */
+/** Commits one record update on its own (with `checks` of other keys). */
 async function updateAlone(
   w: Writer,
   entry: Deno.KvEntry<DeliveryRecord>,
   next: DeliveryRecord,
+  checks: readonly Deno.AtomicCheck[] = [],
 ): Promise<Deno.KvEntry<DeliveryRecord> | null> {
   const op = w.kv.atomic();
-  stageUpdate(op, entry, next, expireInOf(next, w.ttlMs, w.now()));
+  for (const check of checks) op.check(check);
+  stageUpdate(op, entry, next, expireInOf(next, w.ttlMs, w.now()), w.seq++);
   const res = await op.commit();
   return res.ok
     ? { key: entry.key, value: next, versionstamp: res.versionstamp }
@@ -376,7 +421,13 @@ async function commitBatch(
     stageInline(w, op, item.delivery, at, item.lease)
   );
   for (const item of updates) {
-    stageUpdate(op, item.entry, item.next, expireInOf(item.next, w.ttlMs, at));
+    stageUpdate(
+      op,
+      item.entry,
+      item.next,
+      expireInOf(item.next, w.ttlMs, at),
+      w.seq++,
+    );
   }
   let res: Deno.KvCommitResult | Deno.KvCommitError;
   try {
@@ -455,6 +506,7 @@ export function createGroupCommit(options: GroupCommitOptions): GroupCommit {
     updates: [],
     flushing: false,
     commits: 0,
+    seq: 0,
   };
   return {
     accept(delivery, lease) {
@@ -474,7 +526,7 @@ export function createGroupCommit(options: GroupCommitOptions): GroupCommit {
         if (!w.flushing) void flush(w);
       });
     },
-    updateAlone: (entry, next) => updateAlone(w, entry, next),
+    updateAlone: (entry, next, checks) => updateAlone(w, entry, next, checks),
     get commits() {
       return w.commits;
     },

@@ -130,6 +130,66 @@ export function newRecord(
     replays: 0,
     ...(leased && options.owner !== undefined ? { owner: options.owner } : {}),
     ...(waiting ? { waiting: true } : {}),
+    ...(delivery.orderKey !== undefined ? { orderKey: delivery.orderKey } : {}),
+  };
+}
+
+/** Whether a status is final: the record runs no more unless re-armed. */
+export function isFinal(status: DeliveryRecord["status"]): boolean {
+  return status === "done" || status === "skipped" || status === "dead";
+}
+
+/**
+ * The record of an ordered delivery that is due but not its key's head:
+ * it stays as it was (`queued`, its attempts unchanged), noting the
+ * delivery it waits for, and is looked at again at `until` should the
+ * wake-up that the head's end brings be lost ({@link wakeRecord}).
+ *
+ * @example
+ * ```ts
+ * import { parkRecord } from "./lifecycle.ts";
+ * import type { DeliveryRecord } from "./types.ts";
+ * const queued = { status: "queued", dueAt: 5 } as DeliveryRecord;
+ * parkRecord(queued, 10, 30_010, "first").after; // "first"
+ * ```
+ */
+export function parkRecord(
+  record: DeliveryRecord,
+  now: number,
+  until: number,
+  after: string,
+): DeliveryRecord {
+  return { ...record, dueAt: until, after, updatedAt: now };
+}
+
+/**
+ * The record of an ordered delivery that became its key's head: due at
+ * once when it waited ({@link parkRecord}) — at its receipt time, so that
+ * it is due for a process whose clock is behind the waker's. Null when there is nothing to do
+ * (it is not waiting, or is due already).
+ *
+ * @example
+ * ```ts
+ * import { wakeRecord } from "./lifecycle.ts";
+ * import type { DeliveryRecord } from "./types.ts";
+ * const parked = { status: "queued", receivedAt: 5, dueAt: 30_010, after: "first" } as DeliveryRecord;
+ * wakeRecord(parked, 20)?.dueAt; // 5
+ * ```
+ */
+export function wakeRecord(
+  record: DeliveryRecord,
+  now: number,
+): DeliveryRecord | null {
+  if (record.status !== "queued" && record.status !== "failed") return null;
+  if (record.after === undefined) return null;
+  const { after: _after, ...rest } = record;
+  return {
+    ...rest,
+    // Due for every process, whatever its clock: no later than its receipt.
+    dueAt: record.status === "queued"
+      ? Math.min(record.receivedAt, now)
+      : record.dueAt,
+    updatedAt: now,
   };
 }
 
@@ -168,8 +228,9 @@ export function leaseRecord(
   const givenUp = giveUpRecord(record, now);
   if (givenUp !== null) return givenUp;
   const lapsed = record.status === "running" && !record.waiting;
+  const { after: _after, ...rest } = counted(record);
   return {
-    ...counted(record),
+    ...rest,
     status: "running",
     attempts: record.attempts + 1,
     startedAt: now,

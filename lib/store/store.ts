@@ -22,11 +22,16 @@ import { deliveryKeys, jobLeaseKey, seatKey } from "./keys.ts";
 import { lockSafe, type LockSafeKv } from "./kv.ts";
 import { takeLease } from "./lease.ts";
 import {
+  isFinal,
   leaseRecord,
   type NewLease,
+  parkRecord,
   rearmRecord,
   reclaimRecord,
+  wakeRecord,
 } from "./lifecycle.ts";
+import { queueHead } from "./order.ts";
+import type { QueueEntry } from "./group_commit.ts";
 import { readBody } from "./bodies.ts";
 import { createGroupCommit, type GroupCommit } from "./group_commit.ts";
 import { type Collected, collectExpired } from "./collect.ts";
@@ -53,6 +58,13 @@ export interface StoreOptions {
    * commit, two per delivery). @default 32
    */
   batchMax?: number;
+  /**
+   * How long an ordered delivery that waits for an earlier one of its key
+   * is left alone before it is looked at again, should the wake-up that
+   * the earlier one's end brings be lost (a crash between the two commits).
+   * @default 30_000
+   */
+  parkMs?: number;
 }
 
 /** Options of {@link DeliveryStore.accept}. */
@@ -77,6 +89,8 @@ const REARM_TRIES = 5;
 const SEAT_TRIES = 5;
 /** Most work index entries one reclaim looks at. */
 const RECLAIM_MAX = 10_000;
+/** Stale queue entries (their record expired) dropped in one head lookup. */
+const STALE_MAX = 10;
 
 /** What a seat key holds: who started in the seat last, and when. */
 export interface Seat {
@@ -96,6 +110,7 @@ export class DeliveryStore {
   readonly owner: string;
   readonly #now: () => number;
   readonly #commits: GroupCommit;
+  readonly #parkMs: number;
 
   /** @param options the KV, TTL and clock */
   constructor(options: StoreOptions) {
@@ -104,6 +119,7 @@ export class DeliveryStore {
     this.maxAttempts = options.maxAttempts;
     this.owner = options.owner ?? crypto.randomUUID();
     this.#now = options.now ?? Date.now;
+    this.#parkMs = options.parkMs ?? 30_000;
     this.#commits = createGroupCommit({
       kv: this.kv,
       ttlMs: this.ttlMs,
@@ -242,11 +258,58 @@ export class DeliveryStore {
    * `due` index entry along (in a shared commit). Returns the new record, or
    * null when another process got there first.
    */
-  update(
+  async update(
     entry: Deno.KvEntry<DeliveryRecord>,
     next: DeliveryRecord,
   ): Promise<Deno.KvEntry<DeliveryRecord> | null> {
-    return this.#commits.update(entry, next);
+    const saved = await this.#commits.update(entry, next);
+    // An ordered delivery that became final hands its key to the next one.
+    if (
+      saved !== null && next.orderKey !== undefined && isFinal(next.status) &&
+      !isFinal(entry.value.status)
+    ) await this.advance(next.orderKey);
+    return saved;
+  }
+
+  /**
+   * The head of an order key's queue, unless it is `record` itself: the
+   * delivery `record` must wait for. Entries whose record expired are
+   * dropped on the way. Null when `record` may run.
+   */
+  async #blocker(
+    record: DeliveryRecord,
+  ): Promise<Deno.KvEntry<QueueEntry> | null> {
+    for (let i = 0; i < STALE_MAX; i++) {
+      const head = await queueHead(this.kv, record.orderKey!);
+      // Its own entry is gone (it expired): it is no longer ordered.
+      if (head === null || head.value.id === record.id) return null;
+      const first = await this.get(head.value.id);
+      if (first !== null && !isFinal(first.status)) return head;
+      await this.kv.atomic().check(head).delete(head.key).commit();
+    }
+    return null;
+  }
+
+  /**
+   * Makes the head of an order key due now when it waited for the delivery
+   * that just ended ({@link wakeRecord}). Entries whose record expired are
+   * dropped on the way.
+   */
+  async advance(orderKey: string): Promise<void> {
+    for (let i = 0; i < STALE_MAX; i++) {
+      const head = await queueHead(this.kv, orderKey);
+      if (head === null) return;
+      const entry = await this.getEntry(head.value.id);
+      if (entry.value === null) {
+        await this.kv.atomic().check(head).delete(head.key).commit();
+        continue;
+      }
+      const next = wakeRecord(entry.value, this.#now());
+      if (next !== null) {
+        await this.#commits.update(entry as Deno.KvEntry<DeliveryRecord>, next);
+      }
+      return;
+    }
   }
 
   /**
@@ -254,7 +317,8 @@ export class DeliveryStore {
    * attempt, due again at `leaseUntil` should we die. Null if it is not due
    * or another process took it. A lapsed run that had used its last attempt
    * comes back `dead` instead (see `giveUpRecord`): run only what comes back
-   * `running`.
+   * `running`. An ordered delivery (`orderKey`) that is not its key's head is
+   * not taken: it waits, `queued`, for the head to end (see `order.ts`).
    */
   async lease(
     id: string,
@@ -269,6 +333,25 @@ export class DeliveryStore {
     }
     const next = leaseRecord(entry.value, now, leaseUntil, this.owner);
     if (next === null) return null;
+    if (next.status === "running" && entry.value.orderKey !== undefined) {
+      const blocker = await this.#blocker(entry.value);
+      if (blocker !== null) {
+        // It waits; the commit fails (and it stays due) if the one it
+        // waits for ended meanwhile, so that no wake-up is lost.
+        const parked = parkRecord(
+          entry.value,
+          now,
+          now + this.#parkMs,
+          blocker.value.id,
+        );
+        await this.#commits.updateAlone(
+          entry as Deno.KvEntry<DeliveryRecord>,
+          parked,
+          [blocker],
+        );
+        return null;
+      }
+    }
     return await this.update(entry as Deno.KvEntry<DeliveryRecord>, next);
   }
 

@@ -53,6 +53,12 @@ export interface IncomingDelivery {
   /** `payload.repository.full_name` and `payload.sender.login`, for listings. */
   repository: string | undefined;
   sender: string | undefined;
+  /**
+   * The `SERIALIZE_BY` key (`owner/name`, or `owner/name` and a branch):
+   * deliveries with one key run one at a time, in the order they were
+   * stored. @default not ordered
+   */
+  orderKey?: string | undefined;
 }
 
 /** The statuses of the contract. */
@@ -76,7 +82,8 @@ export type KeptFields =
   | "sender"
   | "kind"
   | "digest"
-  | "receivedAt";
+  | "receivedAt"
+  | "orderKey";
 
 /**
  * What is stored of one delivery: the {@link KeptFields} of the incoming
@@ -120,6 +127,11 @@ export interface DeliveryRecord extends Pick<IncomingDelivery, KeptFields> {
    * died): leases taken again after they lapsed.
    */
   lapses?: number | undefined;
+  /**
+   * Set while an ordered delivery waits for an earlier one of its key (the
+   * id it waits for): it runs when that one is `done`, `skipped` or `dead`.
+   */
+  after?: string | undefined;
 }
 
 /** What the store answered for one delivery. */
@@ -155,6 +167,10 @@ export interface DeliverySummary {
   durationMs: number | null;
   size: number;
   hookId: string | null;
+  /** The `SERIALIZE_BY` key, when the delivery is ordered. */
+  orderKey?: string;
+  /** The delivery it waits for, while an earlier one of its key is not final. */
+  after?: string;
 }
 
 /**
@@ -192,5 +208,7 @@ export function summarize(record: DeliveryRecord): DeliverySummary {
     durationMs: record.durationMs,
     size: record.size,
     hookId: record.hookId ?? null,
+    ...(record.orderKey !== undefined ? { orderKey: record.orderKey } : {}),
+    ...(record.after !== undefined ? { after: record.after } : {}),
   };
 }

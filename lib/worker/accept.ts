@@ -18,6 +18,8 @@ import type { AcceptDelivery } from "../store/types.ts";
 import type { DeliveryStore } from "../store/store.ts";
 import type { StoreHealth } from "../store/health.ts";
 import type { Worker } from "./worker.ts";
+import type { SerializeBy } from "../config/config.ts";
+import { orderKeyOf } from "./ordering.ts";
 
 /** Options of {@link createAccept}. */
 export interface AcceptWiring {
@@ -25,12 +27,15 @@ export interface AcceptWiring {
   worker: Pick<Worker, "reserve" | "runLeased" | "release" | "wake">;
   /** Told of every write's success or failure. @default none */
   health?: Pick<StoreHealth, "succeeded" | "failed">;
+  /** `SERIALIZE_BY` (`ordering.ts`). @default "none" */
+  serializeBy?: SerializeBy;
 }
 
 /**
  * Makes the request handler's `accept`: reserve a run, store the delivery
  * (leased when a run was reserved), then run it from memory, or free the
- * reservation and wake the worker for a queued one. Rejects as the store
+ * reservation and wake the worker for a queued one. An ordered delivery
+ * (`SERIALIZE_BY`) is given its order key and always stored queued. Rejects as the store
  * does, with the reservation freed. Each outcome is reported to `health`.
  *
  * @example
@@ -40,10 +45,15 @@ export interface AcceptWiring {
  * ```
  */
 export function createAccept(
-  { store, worker, health }: AcceptWiring,
+  { store, worker, health, serializeBy = "none" }: AcceptWiring,
 ): AcceptDelivery {
-  return async (delivery) => {
-    const reservation = worker.reserve();
+  return async (received) => {
+    const orderKey = orderKeyOf(serializeBy, received);
+    const delivery = orderKey === undefined
+      ? received
+      : { ...received, orderKey };
+    // An ordered delivery is stored queued: the worker leases it in order.
+    const reservation = orderKey === undefined ? worker.reserve() : null;
     let result;
     try {
       result = await store.accept(

@@ -241,6 +241,12 @@ function waitForWork(
   });
 }
 
+/** Ends the loop's wait now, or its next one (see {@link waitForWork}). */
+function wakeState(state: WorkerState): void {
+  state.woken = true;
+  state.wakeUp?.();
+}
+
 /** What {@link housekeep} needs. */
 interface HousekeepingOptions {
   store: DeliveryStore;
@@ -418,6 +424,8 @@ async function runOne(
     .finally(() => {
       parts.leases.release(held);
       state.recordings.delete(recording);
+      // Its end may have made the next delivery of its order key due.
+      if (record.orderKey !== undefined) wakeState(state);
     });
   state.recordings.add(recording);
 }
@@ -522,10 +530,7 @@ export function createWorker(options: WorkerOptions): Worker {
     lastCount: 0,
   };
 
-  function wake(): void {
-    state.woken = true;
-    state.wakeUp?.();
-  }
+  const wake = () => wakeState(state);
 
   /** Whether a handler slot is neither running nor promised. */
   function slotFree(): boolean {

@@ -478,3 +478,50 @@ Deno.test("takeSeat() answers who had the seat before; reclaim() makes that owne
   assert.equal(taken?.value.owner, "restarted");
   assert.equal(await restarted.reclaim("dead", 15_000), 0, "nothing left");
 });
+
+Deno.test("ordered deliveries: the first stored is the head whatever the clocks say; a later one waits for it, then runs once it is final", async () => {
+  await using t = await tempKv();
+  // Two processes, the second with a clock an hour behind.
+  const ahead = new DeliveryStore({
+    kv: t.kv,
+    ttlMs: DAY,
+    maxAttempts: 3,
+    now: () => 10_000_000,
+  });
+  const behind = new DeliveryStore({
+    kv: t.kv,
+    ttlMs: DAY,
+    maxAttempts: 3,
+    now: () => 6_400_000,
+  });
+  await ahead.accept({
+    ...await delivery("first", undefined, 10_000_000),
+    orderKey: "octo/repo",
+  });
+  await behind.accept({
+    ...await delivery("second", undefined, 6_400_000),
+    orderKey: "octo/repo",
+  });
+  assert.equal(await behind.lease("second", 6_500_000), null);
+  const waiting = await behind.get("second");
+  assert.equal(waiting?.status, "queued");
+  assert.equal(waiting?.after, "first");
+  assert.equal(waiting?.attempts, 0);
+  const leased = await ahead.lease("first", 10_100_000);
+  assert.equal(leased?.value.status, "running");
+  // The first ends: the second is due again at once, and may run.
+  const done = {
+    ...leased!.value,
+    status: "done" as const,
+    dueAt: null,
+    finishedAt: 10_000_000,
+  };
+  assert.ok(await ahead.update(leased!, done));
+  const woken = await behind.get("second");
+  assert.equal(woken?.after, undefined);
+  assert.ok(woken!.dueAt! <= 6_400_000);
+  assert.equal(
+    (await behind.lease("second", 6_500_000))?.value.status,
+    "running",
+  );
+});
