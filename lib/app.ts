@@ -25,7 +25,7 @@ import { importSecrets } from "./security/signature.ts";
 import { DeliveryStore } from "./store/store.ts";
 import { createWorker, type Worker } from "./worker/worker.ts";
 import { createAccept } from "./worker/accept.ts";
-import { createHandlerRunner } from "./worker/runner.ts";
+import { createHandlerRunner, createScriptStage } from "./worker/runner.ts";
 import { createGitHubBroker, type GitHubBroker } from "./github/broker.ts";
 import { createAppAuth } from "./github/app_auth.ts";
 import { loadAppKey } from "./github/app_config.ts";
@@ -151,14 +151,16 @@ export async function createApp(options: AppOptions): Promise<App> {
     maxAttempts: config.maxAttempts,
     ...(options.now ? { now: options.now } : {}),
   });
+  const github = await githubBroker(config, options.fetch);
   const runner = createHandlerRunner({
     config,
     log,
     deadlines,
-    github: await githubBroker(config, options.fetch),
+    github,
     ...(options.registry ? { registry: options.registry } : {}),
     ...(options.handlersModule ? { module: options.handlersModule } : {}),
   });
+  const scripts = await createScriptStage({ config, log, github });
   const worker = createWorker({
     store,
     runner,
@@ -167,6 +169,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     maxConcurrency: config.maxConcurrency,
     handlerTimeoutMs: config.handlerTimeoutMs,
     deadlines,
+    scripts,
     ...options.worker,
   });
   const meta = config.ipAllowlist === "github"
@@ -264,6 +267,7 @@ export async function createApp(options: AppOptions): Promise<App> {
       releaseDeadlines = undefined;
       await worker.drain(timeoutMs);
       await runner.close();
+      await scripts?.runner.close();
       await Promise.allSettled(running);
       await meta?.idle();
       closed = true;

@@ -181,16 +181,29 @@ export function hasEventHandler(routes: readonly Route[]): boolean {
   return routes.some((r) => r.name !== "*");
 }
 
-/** The outcome of {@link runHandlers}. */
+/** What one handler's run came to (`handler` is its {@link Route} name). */
+export interface HandlerRun {
+  handler: string;
+  result: "ok" | "error" | "timeout";
+  ms: number;
+}
+
+/**
+ * The outcome of {@link runHandlers}, with a {@link HandlerRun} per handler
+ * that ran (up to the one that failed).
+ */
 export type DispatchResult =
-  | { outcome: "ok"; ms: number }
-  | { outcome: "skipped"; ms: number }
-  | {
-    outcome: "error" | "timeout";
-    ms: number;
-    error: string;
-    handler: string;
-  };
+  & (
+    | { outcome: "ok"; ms: number }
+    | { outcome: "skipped"; ms: number }
+    | {
+      outcome: "error" | "timeout";
+      ms: number;
+      error: string;
+      handler: string;
+    }
+  )
+  & { runs?: HandlerRun[] };
 
 /** Options of {@link runHandlers}. */
 export interface RunOptions {
@@ -263,8 +276,10 @@ export async function runHandlers(
     hasApp: host.hasApp,
   });
   const { payload } = options;
+  const runs: HandlerRun[] = [];
   try {
     for (const route of routes) {
+      const began = now();
       const ctx = createContext({
         event,
         action,
@@ -277,20 +292,25 @@ export async function runHandlers(
       });
       try {
         await raceAbort(() => route.handler(ctx), controller.signal);
+        runs.push({ handler: route.name, result: "ok", ms: now() - began });
       } catch (err) {
         const timedOut = timeoutError !== undefined &&
           controller.signal.reason === timeoutError;
+        const outcome = timedOut ? "timeout" : "error";
+        runs.push({ handler: route.name, result: outcome, ms: now() - began });
         return {
-          outcome: timedOut ? "timeout" : "error",
+          outcome,
           ms: now() - start,
           error: describeError(timedOut ? timeoutError : err),
           handler: route.name,
+          runs,
         };
       }
     }
     return {
       outcome: hasEventHandler(routes) ? "ok" : "skipped",
       ms: now() - start,
+      runs,
     };
   } finally {
     cancelDeadline();

@@ -5,7 +5,11 @@
  * `GITHUB_API_URL` host for `--allow-net`; exactly hookgate's variables for
  * `--allow-env`; the KV folder (plus `.env`) for `--allow-read`/`--allow-write`,
  * the App's key file (`GITHUB_APP_PRIVATE_KEY_PATH`) and the `lib/` folder
- * for `--allow-read` (handler Workers load their code from it).
+ * for `--allow-read` (handler Workers load their code from it). With
+ * `HOOKS_DIR`: `--allow-run=` every script present (and `kill`, which
+ * signals a script's process group), the folder to read, the temp folder
+ * to write, and `PATH`, `HOME` and the `HOOKS_ENV` names to `--allow-env`.
+ * `--start` prints only what `deno task start` adds for `HOOKS_DIR`.
  *
  * ```sh
  * deno task flags            # flags only
@@ -25,6 +29,8 @@ import {
   readEnvironment,
 } from "../lib/config/config.ts";
 import { errorMessage } from "../lib/_util/errors.ts";
+import { listScripts } from "../lib/worker/scripts.ts";
+import { scriptTempDir } from "../lib/worker/runner.ts";
 
 /** The folder of hookgate's code, which handler Workers load from disk. */
 const CODE_DIR = new URL("../lib", import.meta.url).pathname;
@@ -52,7 +58,21 @@ function hostPort(url: URL): string {
  * // "--allow-net=0.0.0.0:8000,api.github.com:443"
  * ```
  */
-export function productionFlags(config: Config, dotenv?: string): string[] {
+/** What the hook scripts of `HOOKS_DIR` need, found on disk. */
+export interface HookPermissions {
+  /** The real path of every script present. */
+  scripts: string[];
+  /** The `kill` program (to signal a script's process group), when found. */
+  kill: string | null;
+  /** Where payload files are written (`scriptTempDir()`). */
+  tempDir: string;
+}
+
+export function productionFlags(
+  config: Config,
+  dotenv?: string,
+  hooks?: HookPermissions,
+): string[] {
   const host = config.host.includes(":") ? `[${config.host}]` : config.host;
   const net = [`${host}:${config.port}`];
   if (config.ipAllowlist === "github") {
@@ -86,12 +106,71 @@ export function productionFlags(config: Config, dotenv?: string): string[] {
   }
   // Handlers run in Worker isolates, which load their code from disk.
   read.push(CODE_DIR);
+  if (config.hooksDir !== null && hooks) {
+    read.push(config.hooksDir);
+    write.push(hooks.tempDir);
+    flags[1] = `--allow-env=${
+      [...CONFIG_VARIABLES, "HOSTNAME", "PATH", "HOME", ...config.hooksEnv]
+        .join(",")
+    }`;
+    const run = [...hooks.scripts, ...(hooks.kill ? [hooks.kill] : [])];
+    if (run.length > 0) flags.push(`--allow-run=${run.join(",")}`);
+  }
   if (read.length > 0) flags.push(`--allow-read=${read.join(",")}`);
   if (write.length > 0) flags.push(`--allow-write=${write.join(",")}`);
   return flags;
 }
 
-if (import.meta.main) {
+/** The first `kill` program on `PATH`, or null. */
+async function findKill(): Promise<string | null> {
+  for (const dir of (Deno.env.get("PATH") ?? "/usr/bin:/bin").split(":")) {
+    try {
+      const path = `${dir}/kill`;
+      if ((await Deno.stat(path)).isFile) return await Deno.realPath(path);
+    } catch { /* not here */ }
+  }
+  return null;
+}
+
+/** What the hook scripts of `dir` need (see {@link HookPermissions}). */
+export async function hookPermissions(dir: string): Promise<HookPermissions> {
+  return {
+    scripts: await listScripts(dir),
+    kill: await findKill(),
+    tempDir: scriptTempDir(),
+  };
+}
+
+/**
+ * The flags `deno task start` adds when `HOOKS_DIR` is set (in the
+ * environment or `.env`): running any script (one added later needs no
+ * restart), reading the folder, writing payload files. Empty otherwise.
+ * It never fails: a bad configuration is reported by the server itself.
+ *
+ * @example
+ * ```ts
+ * import { startHookFlags } from "./flags.ts";
+ * startHookFlags({}); // []
+ * ```
+ */
+export function startHookFlags(
+  env: Record<string, string | undefined>,
+): string[] {
+  const dir = env.HOOKS_DIR?.trim();
+  if (!dir) return [];
+  return [
+    "--allow-run",
+    `--allow-read=${dir}`,
+    `--allow-write=${scriptTempDir()}`,
+  ];
+}
+
+if (import.meta.main && Deno.args.includes("--start")) {
+  // For `deno task start`: only what HOOKS_DIR adds, never an error.
+  try {
+    console.log(startHookFlags(await readEnvironment()).join(" "));
+  } catch { /* the server reports it */ }
+} else if (import.meta.main) {
   const env = await readEnvironment();
   let config: Config;
   try {
@@ -100,7 +179,10 @@ if (import.meta.main) {
     console.error(errorMessage(err));
     Deno.exit(1);
   }
-  const flags = productionFlags(config, ".env");
+  const hooks = config.hooksDir === null
+    ? undefined
+    : await hookPermissions(config.hooksDir);
+  const flags = productionFlags(config, ".env", hooks);
   if (Deno.args.includes("--command")) {
     const main = new URL("../main.ts", import.meta.url).pathname;
     console.log(

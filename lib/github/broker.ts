@@ -51,6 +51,16 @@ export interface GitHubBroker {
   ): Promise<GitHubCallResult>;
   /** An installation was deleted or suspended: drop its cached token. */
   forget(installation: number): void;
+  /**
+   * The token `ctx.github` would call with for a delivery of
+   * `installation`: its installation token (App), else `GITHUB_TOKEN`;
+   * undefined when there is none. Given to hook scripts as `GITHUB_TOKEN`.
+   * Rejects when an installation token cannot be minted.
+   */
+  tokenFor(
+    installation: number | undefined,
+    signal: AbortSignal,
+  ): Promise<string | undefined>;
 }
 
 /**
@@ -117,6 +127,12 @@ export function createGitHubBroker(options: BrokerOptions): GitHubBroker {
 
   return {
     hasApp: app !== undefined,
+    async tokenFor(installation, signal) {
+      if (app && installation !== undefined) {
+        return await app.installationToken(installation, { signal });
+      }
+      return token;
+    },
     async perform(call, signal, deadline) {
       try {
         const client = clientFor(call, signal);

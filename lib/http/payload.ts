@@ -76,6 +76,32 @@ export function decodePayload(body: Uint8Array, kind: BodyKind): DecodeResult {
   return { ok: true, payload: value as Record<string, unknown> };
 }
 
+/**
+ * The JSON text of a body as bytes: the body itself (`json`), or the form's
+ * `payload` field. Null when a form has no such field or is not UTF-8.
+ *
+ * @example
+ * ```ts
+ * import { payloadJson } from "./payload.ts";
+ * const form = new TextEncoder().encode("payload=%7B%7D");
+ * new TextDecoder().decode(payloadJson(form, "form")!); // "{}"
+ * ```
+ */
+export function payloadJson(
+  body: Uint8Array,
+  kind: BodyKind,
+): Uint8Array | null {
+  if (kind === "json") return body;
+  let text: string;
+  try {
+    text = utf8.decode(body);
+  } catch {
+    return null;
+  }
+  const field = new URLSearchParams(text).get("payload");
+  return field === null ? null : new TextEncoder().encode(field);
+}
+
 /** The payload's `action` when it is a short string, else `undefined`. */
 export function payloadAction(
   payload: Record<string, unknown>,

@@ -13,6 +13,7 @@
  * @module
  */
 
+import type { RunReport } from "../store/runs.ts";
 import type { Route } from "../http/server.ts";
 import {
   errorPartsResponse,
@@ -55,6 +56,11 @@ export interface DeliveryDetail extends DeliverySummary {
   contentKind: DeliveryRecord["kind"];
   replays: number;
   startedAt: string | null;
+  /**
+   * What each handler and hook script of each attempt reported, oldest
+   * first; scripts with `exitCode` and the last 64 KiB of `output`.
+   */
+  runs: RunReport[];
 }
 
 /** How many deliveries `GET /deliveries` lists without `?limit=`. */
@@ -114,7 +120,11 @@ export function createAdminRoute(options: AdminOptions): Route {
     switch (action) {
       case undefined:
         return request.method === "GET"
-          ? jsonResponse(200, deliveryDetail(record), NO_STORE)
+          ? jsonResponse(
+            200,
+            deliveryDetail(record, await store.runs(id)),
+            NO_STORE,
+          )
           : useGet();
       case "body":
         return request.method === "GET"
@@ -279,9 +289,12 @@ export function parseLimit(raw: string | null): number | null {
 
 /**
  * The JSON of `GET /deliveries/<id>`: the summary plus headers, hook,
- * target, content kind, replays and start time.
+ * target, content kind, replays, start time and run reports.
  */
-export function deliveryDetail(record: DeliveryRecord): DeliveryDetail {
+export function deliveryDetail(
+  record: DeliveryRecord,
+  runs: RunReport[] = [],
+): DeliveryDetail {
   return {
     ...summarize(record),
     headers: record.headers,
@@ -292,6 +305,7 @@ export function deliveryDetail(record: DeliveryRecord): DeliveryDetail {
     startedAt: record.startedAt === null
       ? null
       : new Date(record.startedAt).toISOString(),
+    runs,
   };
 }
 

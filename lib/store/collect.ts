@@ -1,7 +1,8 @@
 /**
  * Collecting what is past `DELIVERY_TTL_DAYS` by the injected clock (KV's
  * own `expireIn` is not exact, and a test's clock is not KV's): records with
- * their digest, work index entry and body, listing entries left behind, and
+ * their digest, work index entry, queue entry (`SERIALIZE_BY`), body and
+ * run reports, listing entries left behind, and
  * bodies orphaned by a crash before their record was committed.
  *
  * It does not decide when to collect or who collects: the worker claims the
@@ -14,6 +15,7 @@ import type { DeliveryRecord } from "./types.ts";
 import { deliveryKeys } from "./keys.ts";
 import type { LockSafeKv } from "./kv.ts";
 import { deleteBody, deleteChunks } from "./bodies.ts";
+import { deleteRuns } from "./runs.ts";
 
 /** How long a body without a record is kept before it counts as orphaned. */
 export const ORPHAN_AFTER_MS = 3_600_000;
@@ -71,8 +73,12 @@ async function collectRecords(kv: LockSafeKv, cutoff: number): Promise<number> {
       const digest = await kv.get<string>(deliveryKeys.digest(r.digest));
       if (digest.value === id) op.delete(digest.key);
       if (r.dueAt !== null) op.delete(deliveryKeys.due(r.dueAt, id));
+      if (r.orderKey !== undefined) {
+        op.delete(deliveryKeys.queued(r.orderKey, r.receivedAt, id));
+      }
       if ((await op.commit()).ok) {
         await deleteBody(kv, r.upload, r.chunks);
+        await deleteRuns(kv, id);
         records++;
       }
     } else {

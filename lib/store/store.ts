@@ -33,6 +33,12 @@ import {
 import { queueHead } from "./order.ts";
 import type { QueueEntry } from "./group_commit.ts";
 import { readBody } from "./bodies.ts";
+import {
+  listRuns,
+  type RunReport,
+  type RunToStore,
+  saveRuns,
+} from "./runs.ts";
 import { createGroupCommit, type GroupCommit } from "./group_commit.ts";
 import { type Collected, collectExpired } from "./collect.ts";
 
@@ -196,6 +202,24 @@ export class DeliveryStore {
   /** The raw body bytes of a record, reassembled from its chunks. */
   readBody(record: DeliveryRecord): Promise<Uint8Array<ArrayBuffer>> {
     return readBody(this.kv, record);
+  }
+
+  /**
+   * Keeps what each handler and script of attempt `attempt` of `record`
+   * reported (`runs.ts`), for as long as the record lives.
+   */
+  saveRuns(
+    record: DeliveryRecord,
+    attempt: number,
+    runs: readonly RunToStore[],
+  ): Promise<void> {
+    const expireIn = Math.max(1000, record.receivedAt + this.ttlMs - this.#now());
+    return saveRuns(this.kv, record.id, attempt, runs, expireIn);
+  }
+
+  /** What each run of a delivery reported, oldest attempt first. */
+  runs(id: string): Promise<RunReport[]> {
+    return listRuns(this.kv, id);
   }
 
   /** Records newest first (by receive time), at most `limit`. */

@@ -10,6 +10,8 @@
  */
 
 import type { DispatchResult } from "../dispatch.ts";
+import type { RunResult } from "./run.ts";
+import type { RunToStore } from "../store/runs.ts";
 import type { Logger } from "../ops/log.ts";
 import type { Metrics } from "../ops/metrics.ts";
 import type { DeliveryRecord } from "../store/types.ts";
@@ -25,29 +27,94 @@ import type { BackoffOptions } from "../_util/backoff.ts";
 const OUTCOME_TRIES = 6;
 
 /**
- * Counts a run in `webhook_handler_runs_total` and
- * `webhook_handler_duration_seconds` (not when it was skipped: no handler
- * ran).
+ * Counts each handler and script that ran in `webhook_handler_runs_total`
+ * and `webhook_handler_duration_seconds`, labelled with its name (nothing
+ * when no handler ran: skipped). A run ended before any handler reported
+ * (its isolate ended, its body did not load) counts once, under the step
+ * that failed.
  *
  * @example
  * ```ts
  * import { countRun } from "./outcome.ts";
  * import { createMetrics } from "../ops/metrics.ts";
  * const metrics = createMetrics();
- * countRun(metrics, "push", { outcome: "ok", ms: 12 });
- * metrics.value("webhook_handler_runs_total", { event: "push", result: "ok" }); // 1
+ * countRun(metrics, "push", { outcome: "ok", ms: 12, runs: [{ handler: "push", result: "ok", ms: 12 }] });
+ * metrics.value("webhook_handler_runs_total", { event: "push", handler: "push", result: "ok" }); // 1
  * ```
  */
 export function countRun(
   metrics: Metrics | undefined,
   event: string,
-  result: DispatchResult,
+  result: RunResult,
 ): void {
-  if (!metrics || result.outcome === "skipped") return;
-  metrics.inc("webhook_handler_runs_total", { event, result: result.outcome });
-  metrics.observe("webhook_handler_duration_seconds", result.ms / 1000, {
-    event,
-  });
+  if (!metrics) return;
+  const count = (handler: string, outcome: string, ms: number) => {
+    metrics.inc("webhook_handler_runs_total", {
+      event,
+      handler,
+      result: outcome,
+    });
+    metrics.observe("webhook_handler_duration_seconds", ms / 1000, {
+      event,
+      handler,
+    });
+  };
+  const runs = result.runs ?? [];
+  for (const run of runs) count(run.handler, run.result, run.ms);
+  for (const run of result.scripts ?? []) {
+    count(run.handler, run.ok ? "ok" : run.timedOut ? "timeout" : "error", run.ms);
+  }
+  const reported = runs.length + (result.scripts?.length ?? 0);
+  if (
+    reported === 0 && (result.outcome === "error" || result.outcome === "timeout")
+  ) count(result.handler, result.outcome, result.ms);
+}
+
+/**
+ * The run reports of one attempt, as the store keeps them (`store/runs.ts`):
+ * each handler that ran, then each script with its exit and output.
+ *
+ * @example
+ * ```ts
+ * import { reportsOf } from "./outcome.ts";
+ * reportsOf({ outcome: "ok", ms: 3, runs: [{ handler: "push", result: "ok", ms: 3 }] });
+ * // [{ handler: "push", kind: "handler", ok: true, ms: 3 }]
+ * ```
+ */
+export function reportsOf(result: RunResult): RunToStore[] {
+  const reports: RunToStore[] = (result.runs ?? []).map((run) => ({
+    handler: run.handler,
+    kind: "handler",
+    ok: run.result === "ok",
+    ms: Math.round(run.ms),
+    ...(run.result !== "ok" && "error" in result && result.handler === run.handler
+      ? { error: result.error }
+      : {}),
+  }));
+  if (
+    reports.length === 0 && (result.outcome === "error" || result.outcome === "timeout")
+  ) {
+    reports.push({
+      handler: result.handler,
+      kind: "handler",
+      ok: false,
+      ms: Math.round(result.ms),
+      error: result.error,
+    });
+  }
+  for (const run of result.scripts ?? []) {
+    reports.push({
+      handler: run.handler,
+      kind: "script",
+      ok: run.ok,
+      ms: Math.round(run.ms),
+      exitCode: run.exitCode,
+      signal: run.signal,
+      ...(run.error !== undefined ? { error: run.error } : {}),
+      output: run.output,
+    });
+  }
+  return reports;
 }
 
 /** Options of {@link recordOutcome}: one set per worker. */

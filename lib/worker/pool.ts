@@ -107,7 +107,8 @@ export function readMessage(data: unknown): FromIsolate | null {
       return typeof m.id === "number" && typeof r === "object" && r !== null &&
           OUTCOMES.has(r.outcome as string) && typeof r.ms === "number" &&
           (r.outcome === "ok" || r.outcome === "skipped" ||
-            (typeof r.error === "string" && typeof r.handler === "string"))
+            (typeof r.error === "string" && typeof r.handler === "string")) &&
+          (r.runs === undefined || validRuns(r.runs))
         ? data as FromIsolate
         : null;
     }
@@ -136,6 +137,16 @@ export function readMessage(data: unknown): FromIsolate | null {
     default:
       return null;
   }
+}
+
+/** Whether an isolate's `runs` are what `runHandlers` reports. */
+function validRuns(runs: unknown): boolean {
+  return Array.isArray(runs) && runs.length <= 1000 &&
+    runs.every((r) =>
+      typeof r === "object" && r !== null && typeof r.handler === "string" &&
+      r.handler.length <= 200 && OUTCOMES.has(r.result) &&
+      r.result !== "skipped" && typeof r.ms === "number"
+    );
 }
 
 /**

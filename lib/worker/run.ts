@@ -23,11 +23,22 @@ import {
 import type { Logger } from "../ops/log.ts";
 import type { Deadlines } from "../_util/deadline.ts";
 import { describeError } from "../_util/errors.ts";
-import { type BodyKind, decodePayload } from "../http/payload.ts";
+import {
+  type BodyKind,
+  decodePayload,
+  payloadJson,
+} from "../http/payload.ts";
 import type { DeliveryRecord } from "../store/types.ts";
 import type { DeliveryStore } from "../store/store.ts";
 import type { GitHubHost } from "../github/client.ts";
-import { goneInstallation } from "../github/refs.ts";
+import { goneInstallation, installationOf } from "../github/refs.ts";
+import {
+  findScripts,
+  scriptCandidates,
+  type ScriptJob,
+  type ScriptRun,
+  type ScriptRunner,
+} from "./scripts.ts";
 
 /** What the accepting request already holds of a delivery (the fast path). */
 export interface LocalDelivery {
@@ -179,6 +190,28 @@ export function createInlineRunner(
   };
 }
 
+/** Hook scripts (`HOOKS_DIR`), run after a delivery's handlers. */
+export interface ScriptStage {
+  /** The folder the scripts are looked up in. */
+  dir: string;
+  runner: ScriptRunner;
+  /**
+   * The token `ctx.github` would use for `installation` (the scripts'
+   * `GITHUB_TOKEN`), undefined when there is none; rejects when it cannot
+   * be minted.
+   */
+  token(
+    installation: number | undefined,
+    signal: AbortSignal,
+  ): Promise<string | undefined>;
+}
+
+/** What one run of a delivery came to: its handlers' result, then its scripts'. */
+export type RunResult = DispatchResult & {
+  /** The reports of the hook scripts that ran, in order. */
+  scripts?: ScriptRun[];
+};
+
 /** What {@link runDelivery} needs beside the delivery: one per worker. */
 export interface RunContext {
   store: DeliveryStore;
@@ -187,12 +220,91 @@ export interface RunContext {
   timeoutMs: number;
   /** Aborts every run early (shutdown). */
   signal: AbortSignal;
+  /** Hook scripts, when `HOOKS_DIR` is set. */
+  scripts?: ScriptStage | undefined;
+}
+
+/** The step a result is attributed to when the scripts' token cannot be had. */
+export const TOKEN_STEP = "(scripts' GITHUB_TOKEN)";
+
+/**
+ * Folds the scripts' reports into the handlers' result: the attempt fails
+ * with the first script that failed (a timeout when it ran out of time); a
+ * delivery no handler took is not `skipped` when a script ran.
+ *
+ * @example
+ * ```ts
+ * import { withScripts } from "./run.ts";
+ * const run = { handler: "push", ok: true, exitCode: 0, signal: null, timedOut: false, ms: 5, output: new Uint8Array() };
+ * withScripts({ outcome: "skipped", ms: 1 }, [run]).outcome; // "ok"
+ * ```
+ */
+export function withScripts(
+  result: DispatchResult,
+  scripts: ScriptRun[],
+): RunResult {
+  if (scripts.length === 0) return result;
+  const ms = result.ms + scripts.reduce((sum, run) => sum + run.ms, 0);
+  const failed = scripts.find((run) => !run.ok);
+  if (failed) {
+    return {
+      outcome: failed.timedOut ? "timeout" : "error",
+      ms,
+      error: `script ${failed.handler}: ${failed.error ?? "failed"}`,
+      handler: failed.handler,
+      ...(result.runs ? { runs: result.runs } : {}),
+      scripts,
+    };
+  }
+  return { ...result, outcome: "ok", ms, scripts };
 }
 
 /**
- * Runs one leased delivery to a result. `local` carries what the accepting
- * request already holds, so that the durable fast path reads nothing back
- * from KV. A body that cannot be read is an `error` of the
+ * Runs the hook scripts of a delivery whose handlers succeeded (or that no
+ * handler took): looked up for this delivery, each given the token. Never
+ * rejects.
+ */
+async function runScripts(
+  job: HandlerJob,
+  result: DispatchResult,
+  stage: ScriptStage,
+  signal: AbortSignal,
+): Promise<RunResult> {
+  if (result.outcome === "error" || result.outcome === "timeout") return result;
+  const decoded = job.payload !== undefined
+    ? { ok: true as const, payload: job.payload as Record<string, unknown> }
+    : decodePayload(job.body, job.kind);
+  const json = payloadJson(job.body, job.kind);
+  if (!decoded.ok || json === null) return result;
+  const candidates = scriptCandidates(job.event, decoded.payload);
+  if ((await findScripts(stage.dir, candidates)).length === 0) return result;
+  let token: string | undefined;
+  try {
+    token = await stage.token(installationOf(decoded.payload), signal);
+  } catch (err) {
+    return {
+      outcome: "error",
+      ms: result.ms,
+      error: `no token for the scripts: ${describeError(err)}`,
+      handler: TOKEN_STEP,
+      ...(result.runs ? { runs: result.runs } : {}),
+    };
+  }
+  const scriptJob: ScriptJob = {
+    event: job.event,
+    action: job.action,
+    delivery: job.delivery,
+    attempt: job.attempt,
+    json,
+    payload: decoded.payload,
+  };
+  return withScripts(result, await stage.runner.run(scriptJob, token, signal));
+}
+
+/**
+ * Runs one leased delivery to a result: its handlers, then (`HOOKS_DIR`)
+ * its hook scripts. `local` carries what the accepting request already
+ * holds, so that the durable fast path reads nothing back from KV. A body that cannot be read is an `error` of the
  * {@link LOAD_STEP}; it never rejects.
  */
 export async function runDelivery(
@@ -200,7 +312,7 @@ export async function runDelivery(
   local: LocalDelivery | undefined,
   log: Logger,
   context: RunContext,
-): Promise<DispatchResult> {
+): Promise<RunResult> {
   // The fast path runs from inside the accepting request: let its 202 go
   // out before the body is copied to the handlers (or, inline, parsed).
   if (local !== undefined) await new Promise((r) => setTimeout(r, 0));
@@ -226,5 +338,7 @@ export async function runDelivery(
     timeoutMs: context.timeoutMs,
     ...(local?.payload !== undefined ? { payload: local.payload } : {}),
   };
-  return await context.runner.run(job, log, context.signal);
+  const result = await context.runner.run(job, log, context.signal);
+  if (context.scripts === undefined) return result;
+  return await runScripts(job, result, context.scripts, context.signal);
 }

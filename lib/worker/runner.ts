@@ -1,7 +1,9 @@
 /**
  * Chooses where handlers run: in a pool of Worker isolates (`pool.ts`), the
  * default, or on this event loop (`run.ts`'s inline runner) where Workers
- * cannot run — Deno Deploy — or when a test hands in a registry object.
+ * cannot run — Deno Deploy — or when a test hands in a registry object. And
+ * sets up the hook scripts of `HOOKS_DIR` (`scripts.ts`), checking at start
+ * that this process may run them.
  *
  * @module
  */
@@ -13,8 +15,15 @@ import type { Logger } from "../ops/log.ts";
 import type { Deadlines } from "../_util/deadline.ts";
 import { createPool } from "./pool.ts";
 import { StartupError } from "../_util/errors.ts";
-import { createInlineRunner, type HandlerRunner } from "./run.ts";
+import {
+  createInlineRunner,
+  type HandlerRunner,
+  type ScriptStage,
+} from "./run.ts";
 import type { GitHubHost } from "../github/client.ts";
+import type { GitHubBroker } from "../github/broker.ts";
+import { createScriptRunner, listScripts } from "./scripts.ts";
+import { describeError } from "../_util/errors.ts";
 
 /** The module the pool's isolates load their handlers from. */
 export const HANDLERS_MODULE = new URL("../handlers/mod.ts", import.meta.url)
@@ -96,4 +105,106 @@ export function createHandlerRunner(
     ...(options.github ? { github: options.github } : {}),
     log: log.child({ component: "handlers" }),
   });
+}
+
+/** Options of {@link createScriptStage}. */
+export interface ScriptStageOptions {
+  config: Pick<Config, "hooksDir" | "hooksEnv" | "handlerTimeoutMs">;
+  log: Logger;
+  /** Gives the scripts' `GITHUB_TOKEN` (the server's GitHub broker). */
+  github?: Pick<GitHubBroker, "tokenFor"> | undefined;
+}
+
+/** The folder hook scripts' payload files are written to. */
+export function scriptTempDir(): string {
+  const granted = Deno.permissions.querySync({
+    name: "env",
+    variable: "TMPDIR",
+  }).state === "granted";
+  return (granted ? Deno.env.get("TMPDIR") : undefined) || "/tmp";
+}
+
+/**
+ * What the permissions of this process lack to run hook scripts from `dir`
+ * (read the folder, run its scripts, write their payload files to
+ * `tempDir`), as a message naming the flags; null when nothing is missing.
+ * A narrow `--allow-run=<paths>` must name every script present.
+ */
+export async function missingScriptPermissions(
+  dir: string,
+  tempDir: string,
+): Promise<string | null> {
+  const missing: string[] = [];
+  const query = (d: Deno.PermissionDescriptor) =>
+    Deno.permissions.querySync(d).state === "granted";
+  if (!query({ name: "read", path: dir })) missing.push(`--allow-read=${dir}`);
+  if (!query({ name: "write", path: tempDir })) {
+    missing.push(`--allow-write=${tempDir}`);
+  }
+  if (!query({ name: "run" })) {
+    const scripts = missing.length > 0 ? [] : await listScripts(dir);
+    const denied = scripts.filter((path) =>
+      !query({ name: "run", command: path })
+    );
+    if (scripts.length === 0 || denied.length > 0) {
+      missing.push(
+        denied.length > 0 ? `--allow-run=${denied.join(",")}` : "--allow-run",
+      );
+    }
+  }
+  if (missing.length === 0) return null;
+  return `HOOKS_DIR is set, and running its scripts needs ${
+    missing.join(" ")
+  } (deno task start grants them; deno task flags prints the narrow flags)`;
+}
+
+/**
+ * The hook scripts of an app (`HOOKS_DIR`), or undefined when it has none.
+ * Throws a {@link StartupError} naming the flags when this process may not
+ * run them.
+ */
+export async function createScriptStage(
+  options: ScriptStageOptions,
+): Promise<ScriptStage | undefined> {
+  const { config, log } = options;
+  if (config.hooksDir === null) return undefined;
+  const dir = config.hooksDir;
+  const tempDir = scriptTempDir();
+  const missing = await missingScriptPermissions(dir, tempDir);
+  if (missing !== null) throw new StartupError(missing);
+  try {
+    if (!(await Deno.stat(dir)).isDirectory) throw new Error("not a folder");
+  } catch (err) {
+    throw new StartupError(
+      `HOOKS_DIR is ${JSON.stringify(dir)}, which is not a readable folder: ${
+        describeError(err)
+      }`,
+    );
+  }
+  const baseEnv: Record<string, string> = {};
+  for (const name of ["PATH", "HOME", ...config.hooksEnv]) {
+    const granted = Deno.permissions.querySync({ name: "env", variable: name })
+      .state === "granted";
+    const value = granted ? Deno.env.get(name) : undefined;
+    if (value !== undefined) baseEnv[name] = value;
+    else if (config.hooksEnv.includes(name)) {
+      log.warn("a HOOKS_ENV variable is not set (or not allowed): not passed", {
+        variable: name,
+      });
+    }
+  }
+  const runner = createScriptRunner({
+    dir,
+    baseEnv,
+    timeoutMs: config.handlerTimeoutMs,
+    tempDir,
+    log: log.child({ component: "scripts" }),
+  });
+  const github = options.github;
+  return {
+    dir,
+    runner,
+    token: (installation, signal) =>
+      github ? github.tokenFor(installation, signal) : Promise.resolve(undefined),
+  };
 }

@@ -40,12 +40,15 @@ import {
   type LocalDelivery,
   type RunContext,
   runDelivery,
+  type RunResult,
+  type ScriptStage,
 } from "./run.ts";
 import {
   countRun,
   logGivenUp,
   type OutcomeOptions,
   recordOutcome,
+  reportsOf,
 } from "./outcome.ts";
 import {
   createLeaseKeeper,
@@ -81,6 +84,8 @@ export interface WorkerOptions {
   runner?: HandlerRunner;
   /** The handlers, run inline when no `runner` is given (tests). */
   registry?: HandlerRegistry;
+  /** Hook scripts (`HOOKS_DIR`), run after the handlers. @default none */
+  scripts?: ScriptStage | undefined;
   log: Logger;
   metrics?: Metrics;
   maxConcurrency: number;
@@ -365,6 +370,7 @@ function workerParts(options: WorkerOptions): WorkerParts {
         ),
       timeoutMs: handlerTimeoutMs,
       signal: abortRuns.signal,
+      scripts: options.scripts,
     },
     outcomes: {
       store,
@@ -412,12 +418,8 @@ async function runOne(
   const log = deliveryLog(parts.log, record);
   const result = await runDelivery(record, local, log, parts.run);
   countRun(parts.metrics, record.event, result);
-  const recording: Promise<void> = recordOutcome(
-    held.entry,
-    result,
-    log,
-    parts.outcomes,
-  )
+  const recording: Promise<void> = saveReports(parts, record, result, log)
+    .then(() => recordOutcome(held.entry, result, log, parts.outcomes))
     .catch((err) => {
       log.error("could not record the outcome", { error: describeError(err) });
     })
@@ -428,6 +430,22 @@ async function runOne(
       if (record.orderKey !== undefined) wakeState(state);
     });
   state.recordings.add(recording);
+}
+
+/** Keeps the run reports of an attempt; a failure is logged, not fatal. */
+async function saveReports(
+  parts: WorkerParts,
+  record: DeliveryRecord,
+  result: RunResult,
+  log: Logger,
+): Promise<void> {
+  const reports = reportsOf(result);
+  if (reports.length === 0) return;
+  try {
+    await parts.store.saveRuns(record, record.attempts, reports);
+  } catch (err) {
+    log.warn("could not keep the run reports", { error: describeError(err) });
+  }
 }
 
 /** Gives a lease back unrun (a drain); never rejects. */

@@ -43,21 +43,58 @@ async function leasedOne(maxAttempts = 3) {
   return { kv, store, leased: result.leased, logs, options };
 }
 
-Deno.test("countRun() counts runs and their duration, but not skipped ones", () => {
+Deno.test("countRun() counts each handler and script run with its duration, not skipped deliveries", () => {
   const metrics = createMetrics();
-  countRun(metrics, "push", { outcome: "ok", ms: 1 });
-  countRun(metrics, "push", { outcome: "skipped", ms: 1 });
+  countRun(metrics, "push", {
+    outcome: "ok",
+    ms: 3,
+    runs: [
+      { handler: "*", result: "ok", ms: 1 },
+      { handler: "push", result: "ok", ms: 2 },
+    ],
+  });
+  countRun(metrics, "push", { outcome: "skipped", ms: 1, runs: [] });
   countRun(metrics, "push", {
     outcome: "timeout",
     ms: 1,
     error: "t",
     handler: "push",
+    runs: [{ handler: "push", result: "timeout", ms: 1 }],
   });
-  const runs = (result: string) =>
-    metrics.value("webhook_handler_runs_total", { event: "push", result });
-  assert.equal(runs("ok"), 1);
-  assert.equal(runs("timeout"), 1);
-  assert.equal(runs("skipped"), 0);
+  // An isolate that ended before reporting: counted under its step.
+  countRun(metrics, "push", {
+    outcome: "error",
+    ms: 1,
+    error: "gone",
+    handler: "(isolate)",
+  });
+  countRun(metrics, "push", {
+    outcome: "error",
+    ms: 9,
+    error: "script push-app-main: exit status 1",
+    handler: "push-app-main",
+    runs: [{ handler: "push", result: "ok", ms: 1 }],
+    scripts: [{
+      handler: "push-app-main",
+      ok: false,
+      exitCode: 1,
+      signal: null,
+      timedOut: false,
+      ms: 8,
+      output: new Uint8Array(),
+    }],
+  });
+  const runs = (handler: string, result: string) =>
+    metrics.value("webhook_handler_runs_total", {
+      event: "push",
+      handler,
+      result,
+    });
+  assert.equal(runs("push", "ok"), 2);
+  assert.equal(runs("*", "ok"), 1);
+  assert.equal(runs("push", "timeout"), 1);
+  assert.equal(runs("(isolate)", "error"), 1);
+  assert.equal(runs("push-app-main", "error"), 1);
   countRun(undefined, "push", { outcome: "ok", ms: 1 }); // no metrics: no-op
 });
 

@@ -83,6 +83,7 @@ Deno.test("a handler that throws twice then succeeds is done after 3 attempts", 
   assert.equal(
     r.app.metrics.value("webhook_handler_runs_total", {
       event: "push",
+      handler: "push",
       result: "error",
     }),
     2,
@@ -90,6 +91,7 @@ Deno.test("a handler that throws twice then succeeds is done after 3 attempts", 
   assert.equal(
     r.app.metrics.value("webhook_handler_runs_total", {
       event: "push",
+      handler: "push",
       result: "ok",
     }),
     1,
@@ -120,6 +122,7 @@ Deno.test("a hanging handler times out, is retried and ends dead", async () => {
   assert.equal(
     r.app.metrics.value("webhook_handler_runs_total", {
       event: "push",
+      handler: "push",
       result: "timeout",
     }),
     2,

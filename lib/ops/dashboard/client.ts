@@ -364,7 +364,43 @@ export function detailFields(d: DeliveryDetail): [string, string][] {
     ["Size", formatBytes(d.size) + (d.contentKind === "form" ? " (form)" : "")],
     ["Target", d.target ? d.target.type + " " + d.target.id : "—"],
     ["Hook", d.hookId || "—"],
+    ...(d.orderKey
+      ? [["Order key", d.orderKey] as [string, string]]
+      : []),
+    ...(d.after ? [["Waits for", d.after] as [string, string]] : []),
   ];
+}
+
+/** The heading of one run in the detail view: attempt, name, result, exit, time. */
+export function runLabel(run: DeliveryDetail["runs"][number]): string {
+  const result = run.ok
+    ? "ok"
+    : run.signal
+    ? "killed by " + run.signal
+    : run.exitCode !== undefined && run.exitCode !== null
+    ? "exit " + run.exitCode
+    : "failed";
+  return "#" + run.attempt + " " + (run.kind === "script" ? "script " : "") +
+    run.handler + " · " + result + " · " + formatDuration(run.ms);
+}
+
+/** The runs of each attempt, each script's output below its heading. */
+export function renderRuns(page: Page, d: DeliveryDetail): void {
+  const { $, el } = page;
+  const runs = d.runs || [];
+  $("d-runs-box").hidden = runs.length === 0;
+  const nodes: El[] = [];
+  for (const run of runs) {
+    const head = el("div", run.ok ? "run" : "run failed", visibleText(runLabel(run)));
+    nodes.push(head);
+    if (run.error && !run.ok) nodes.push(el("div", "muted", visibleText(run.error)));
+    if (run.output !== undefined) {
+      nodes.push(
+        el("pre", "output mono", visibleText(run.output || "(no output)")),
+      );
+    }
+  }
+  $("d-runs").replaceChildren(...nodes);
 }
 
 /**
@@ -645,6 +681,7 @@ export function renderDetail(page: Page, d: DeliveryDetail): void {
   $("d-meta").replaceChildren(...nodes);
   $("d-error-box").hidden = !d.error;
   $("d-error").textContent = visibleText(d.error || "");
+  renderRuns(page, d);
   const headers = d.headers || {};
   const trs = Object.keys(headers).sort().map((name) => {
     const tr = el("tr");

@@ -223,6 +223,9 @@ pre {
 pre.payload { max-height: 420px; }
 main.split pre.payload { max-height: none; }
 pre.error { color: var(--red); background: var(--red-bg); border-color: var(--red); }
+.runs .run { margin-top: 8px; font-weight: 600; }
+.runs .run.failed { color: var(--red); }
+pre.output { max-height: 320px; }
 .j-k { color: var(--k); } .j-s { color: var(--s); } .j-n { color: var(--n); } .j-l { color: var(--l); }
 .note { font-size: 13px; padding: 8px 12px; border-radius: 6px; background: var(--soft); border: 1px solid var(--line); margin: 0 0 8px; }
 .note button { margin-left: 8px; }
@@ -279,6 +282,10 @@ const BODY = `
     <div id="d-error-box" hidden>
       <h3>Last error</h3>
       <pre id="d-error" class="error"></pre>
+    </div>
+    <div id="d-runs-box" hidden>
+      <h3>Runs</h3>
+      <div id="d-runs" class="runs"></div>
     </div>
     <h3>Payload <a id="d-download" download>Download</a></h3>
     <div id="d-payload-note" class="note" hidden></div>
