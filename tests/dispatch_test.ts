@@ -321,12 +321,16 @@ Deno.test(
   "runHandlers() measures ms with the injected clock",
   SANITIZE,
   async () => {
-    const times = [1000, 1042.5];
+    const times = [1000, 1010, 1040, 1042.5];
     const result = await runHandlers(options({
       registry: { issues: { default: noop } },
       now: () => times.shift() ?? 9999,
     }));
-    assert.deepEqual(result, { outcome: "ok", ms: 42.5 });
+    assert.deepEqual(result, {
+      outcome: "ok",
+      ms: 42.5,
+      runs: [{ handler: "issues", result: "ok", ms: 30 }],
+    });
   },
 );
 

@@ -33,12 +33,7 @@ import {
 import { queueHead } from "./order.ts";
 import type { QueueEntry } from "./group_commit.ts";
 import { readBody } from "./bodies.ts";
-import {
-  listRuns,
-  type RunReport,
-  type RunToStore,
-  saveRuns,
-} from "./runs.ts";
+import { listRuns, type RunReport, type RunToStore, saveRuns } from "./runs.ts";
 import { createGroupCommit, type GroupCommit } from "./group_commit.ts";
 import { type Collected, collectExpired } from "./collect.ts";
 
@@ -213,7 +208,10 @@ export class DeliveryStore {
     attempt: number,
     runs: readonly RunToStore[],
   ): Promise<void> {
-    const expireIn = Math.max(1000, record.receivedAt + this.ttlMs - this.#now());
+    const expireIn = Math.max(
+      1000,
+      record.receivedAt + this.ttlMs - this.#now(),
+    );
     return saveRuns(this.kv, record.id, attempt, runs, expireIn);
   }
 

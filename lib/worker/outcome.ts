@@ -62,11 +62,16 @@ export function countRun(
   const runs = result.runs ?? [];
   for (const run of runs) count(run.handler, run.result, run.ms);
   for (const run of result.scripts ?? []) {
-    count(run.handler, run.ok ? "ok" : run.timedOut ? "timeout" : "error", run.ms);
+    count(
+      run.handler,
+      run.ok ? "ok" : run.timedOut ? "timeout" : "error",
+      run.ms,
+    );
   }
   const reported = runs.length + (result.scripts?.length ?? 0);
   if (
-    reported === 0 && (result.outcome === "error" || result.outcome === "timeout")
+    reported === 0 &&
+    (result.outcome === "error" || result.outcome === "timeout")
   ) count(result.handler, result.outcome, result.ms);
 }
 
@@ -87,12 +92,14 @@ export function reportsOf(result: RunResult): RunToStore[] {
     kind: "handler",
     ok: run.result === "ok",
     ms: Math.round(run.ms),
-    ...(run.result !== "ok" && "error" in result && result.handler === run.handler
+    ...(run.result !== "ok" && "error" in result &&
+        result.handler === run.handler
       ? { error: result.error }
       : {}),
   }));
   if (
-    reports.length === 0 && (result.outcome === "error" || result.outcome === "timeout")
+    reports.length === 0 &&
+    (result.outcome === "error" || result.outcome === "timeout")
   ) {
     reports.push({
       handler: result.handler,

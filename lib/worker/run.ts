@@ -23,11 +23,7 @@ import {
 import type { Logger } from "../ops/log.ts";
 import type { Deadlines } from "../_util/deadline.ts";
 import { describeError } from "../_util/errors.ts";
-import {
-  type BodyKind,
-  decodePayload,
-  payloadJson,
-} from "../http/payload.ts";
+import { type BodyKind, decodePayload, payloadJson } from "../http/payload.ts";
 import type { DeliveryRecord } from "../store/types.ts";
 import type { DeliveryStore } from "../store/store.ts";
 import type { GitHubHost } from "../github/client.ts";

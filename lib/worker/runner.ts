@@ -205,6 +205,8 @@ export async function createScriptStage(
     dir,
     runner,
     token: (installation, signal) =>
-      github ? github.tokenFor(installation, signal) : Promise.resolve(undefined),
+      github
+        ? github.tokenFor(installation, signal)
+        : Promise.resolve(undefined),
   };
 }

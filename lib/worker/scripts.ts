@@ -251,6 +251,44 @@ export async function findScripts(
   return found;
 }
 
+/**
+ * The real path of every script `dir` holds, in sub-folders too (branch
+ * names with a `/`): each regular file with an execute bit that resolves
+ * inside `realPath(dir)`, once, sorted. For `deno task flags`' narrow
+ * `--allow-run` and the start-up permission check. Rejects when `dir`
+ * cannot be read.
+ *
+ * @example
+ * ```ts
+ * import { listScripts } from "./scripts.ts";
+ * const dir = await Deno.makeTempDir();
+ * await listScripts(dir); // []
+ * ```
+ */
+export async function listScripts(dir: string): Promise<string[]> {
+  const realDir = await Deno.realPath(dir);
+  const found = new Set<string>();
+  const seen = new Set<string>();
+  const walk = async (folder: string, depth: number): Promise<void> => {
+    if (depth > 16 || seen.has(folder)) return;
+    seen.add(folder);
+    for await (const entry of Deno.readDir(folder)) {
+      let real: string;
+      try {
+        real = await Deno.realPath(`${folder}/${entry.name}`);
+      } catch {
+        continue; // a broken link
+      }
+      if (real !== realDir && !real.startsWith(realDir + "/")) continue;
+      const info = await Deno.stat(real);
+      if (info.isDirectory) await walk(real, depth + 1);
+      else if ((await rejectReason(real, realDir)) === null) found.add(real);
+    }
+  };
+  await walk(realDir, 0);
+  return [...found].sort();
+}
+
 /** A string fit for an environment variable: no control character, else "". */
 function plain(value: unknown): string {
   return typeof value === "string" && !CONTROL.test(value) ? value : "";

@@ -144,6 +144,7 @@ Deno.test("deliveryDetail() is the summary plus headers, hook, target, kind, rep
     contentKind: "json",
     replays: 1,
     startedAt: "2025-01-02T03:04:05.100Z",
+    runs: [],
   });
 });
 

@@ -66,6 +66,7 @@ function detail(overrides: Partial<DeliveryDetail> = {}): DeliveryDetail {
     contentKind: "json",
     replays: 0,
     startedAt: local(2025, 1, 2, 3, 4, 5),
+    runs: [],
     ...overrides,
   };
 }

@@ -364,9 +364,7 @@ export function detailFields(d: DeliveryDetail): [string, string][] {
     ["Size", formatBytes(d.size) + (d.contentKind === "form" ? " (form)" : "")],
     ["Target", d.target ? d.target.type + " " + d.target.id : "—"],
     ["Hook", d.hookId || "—"],
-    ...(d.orderKey
-      ? [["Order key", d.orderKey] as [string, string]]
-      : []),
+    ...(d.orderKey ? [["Order key", d.orderKey] as [string, string]] : []),
     ...(d.after ? [["Waits for", d.after] as [string, string]] : []),
   ];
 }
@@ -391,9 +389,15 @@ export function renderRuns(page: Page, d: DeliveryDetail): void {
   $("d-runs-box").hidden = runs.length === 0;
   const nodes: El[] = [];
   for (const run of runs) {
-    const head = el("div", run.ok ? "run" : "run failed", visibleText(runLabel(run)));
+    const head = el(
+      "div",
+      run.ok ? "run" : "run failed",
+      visibleText(runLabel(run)),
+    );
     nodes.push(head);
-    if (run.error && !run.ok) nodes.push(el("div", "muted", visibleText(run.error)));
+    if (run.error && !run.ok) {
+      nodes.push(el("div", "muted", visibleText(run.error)));
+    }
     if (run.output !== undefined) {
       nodes.push(
         el("pre", "output mono", visibleText(run.output || "(no output)")),
