@@ -110,7 +110,14 @@ export function productionFlags(
     read.push(config.hooksDir);
     write.push(hooks.tempDir);
     flags[1] = `--allow-env=${
-      [...CONFIG_VARIABLES, "HOSTNAME", "PATH", "HOME", ...config.hooksEnv]
+      [
+        ...CONFIG_VARIABLES,
+        "HOSTNAME",
+        "PATH",
+        "HOME",
+        "TMPDIR",
+        ...config.hooksEnv,
+      ]
         .join(",")
     }`;
     const run = [...hooks.scripts, ...(hooks.kill ? [hooks.kill] : [])];

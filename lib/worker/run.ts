@@ -294,7 +294,56 @@ async function runScripts(
     json,
     payload: decoded.payload,
   };
-  return withScripts(result, await stage.runner.run(scriptJob, token, signal));
+  const runs = await stage.runner.run(scriptJob, token, signal);
+  if (token !== undefined) {
+    for (const run of runs) run.output = redact(run.output, token);
+  }
+  return withScripts(result, runs);
+}
+
+/** What a redacted secret is replaced with in kept output. */
+export const REDACTED = "[redacted]";
+
+/**
+ * `output` with every occurrence of `secret` replaced by {@link REDACTED}:
+ * a script that prints its `GITHUB_TOKEN` does not leave it in the record,
+ * the admin API or the dashboard.
+ *
+ * @example
+ * ```ts
+ * import { redact } from "./run.ts";
+ * const out = new TextEncoder().encode("token=ghs_abc!");
+ * new TextDecoder().decode(redact(out, "ghs_abc")); // "token=[redacted]!"
+ * ```
+ */
+export function redact(output: Uint8Array, secret: string): Uint8Array {
+  const needle = new TextEncoder().encode(secret);
+  if (needle.length === 0 || output.length < needle.length) return output;
+  const parts: Uint8Array[] = [];
+  const mark = new TextEncoder().encode(REDACTED);
+  let from = 0;
+  let i = output.indexOf(needle[0]!, 0);
+  while (i !== -1 && i + needle.length <= output.length) {
+    let match = true;
+    for (let j = 1; j < needle.length && match; j++) {
+      match = output[i + j] === needle[j];
+    }
+    if (match) {
+      parts.push(output.subarray(from, i), mark);
+      from = i + needle.length;
+      i = output.indexOf(needle[0]!, from);
+    } else i = output.indexOf(needle[0]!, i + 1);
+  }
+  if (parts.length === 0) return output;
+  parts.push(output.subarray(from));
+  const total = parts.reduce((n, p) => n + p.length, 0);
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }
 
 /**

@@ -261,8 +261,7 @@ export async function findScripts(
  * @example
  * ```ts
  * import { listScripts } from "./scripts.ts";
- * const dir = await Deno.makeTempDir();
- * await listScripts(dir); // []
+ * await listScripts("./lib/handlers"); // [] (TypeScript is not executable)
  * ```
  */
 export async function listScripts(dir: string): Promise<string[]> {
