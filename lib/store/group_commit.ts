@@ -390,18 +390,27 @@ async function updateAlone(
     : null;
 }
 
-/** Commits each operation of a batch on its own. */
+/**
+ * Commits each operation of a batch on its own: at once, but ordered
+ * deliveries (`SERIALIZE_BY`) one after another, so that their commits keep
+ * the order they were received in.
+ */
 async function settleAlone(
   w: Writer,
   accepts: PendingAccept[],
   updates: PendingUpdate[],
 ): Promise<void> {
+  const alone = (item: PendingAccept) =>
+    acceptAlone(w, item.delivery, item.lease).then(item.resolve, item.reject);
+  const inOrder = accepts.filter((item) =>
+    item.delivery.orderKey !== undefined
+  );
   await Promise.all([
-    ...accepts.map((item) =>
-      acceptAlone(w, item.delivery, item.lease).then(
-        item.resolve,
-        item.reject,
-      )
+    (async () => {
+      for (const item of inOrder) await alone(item);
+    })(),
+    ...accepts.filter((item) => item.delivery.orderKey === undefined).map(
+      alone,
     ),
     ...updates.map((item) =>
       updateAlone(w, item.entry, item.next).then(item.resolve, item.reject)
