@@ -23,6 +23,7 @@ import { createReadiness } from "./http/probes.ts";
 import { createHandler, type ServeInfo } from "./http/server.ts";
 import { importSecrets } from "./security/signature.ts";
 import { DeliveryStore } from "./store/store.ts";
+import { kvLimitsFor } from "./store/limits.ts";
 import { createWorker, type Worker } from "./worker/worker.ts";
 import { createAccept } from "./worker/accept.ts";
 import { createHandlerRunner, createScriptStage } from "./worker/runner.ts";
@@ -149,6 +150,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     kv,
     ttlMs: config.deliveryTtlMs,
     maxAttempts: config.maxAttempts,
+    limits: kvLimitsFor(config.kvPath, config.kvLimits),
     ...(options.now ? { now: options.now } : {}),
   });
   const github = await githubBroker(config, options.fetch);

@@ -15,6 +15,7 @@ import {
 } from "../security/cidr.ts";
 import { LOG_LEVELS, type LogFormat, type LogLevel } from "../ops/log.ts";
 import { DEFAULT_API_URL, parseApiUrl } from "../github/rest.ts";
+import type { KvBackend } from "../store/limits.ts";
 
 /** Every variable hookgate reads, in the contract's order. */
 export const CONFIG_VARIABLES = [
@@ -48,6 +49,7 @@ export const CONFIG_VARIABLES = [
   "HOOKS_DIR",
   "HOOKS_ENV",
   "SERIALIZE_BY",
+  "KV_LIMITS",
 ] as const;
 
 /** The fully resolved configuration. */
@@ -87,6 +89,11 @@ export interface Config {
   hooksEnv: string[];
   /** `SERIALIZE_BY`: which deliveries run one at a time, in receipt order. */
   serializeBy: SerializeBy;
+  /**
+   * `KV_LIMITS`: whose request limits the store keeps to; undefined to go
+   * by `KV_PATH` (a URL: self-hosted denokv's, the strictest).
+   */
+  kvLimits: KvBackend | undefined;
 }
 
 /** The values of `SERIALIZE_BY`. */
@@ -375,6 +382,11 @@ export function loadConfig(env: Env): Config {
       "SERIALIZE_BY",
       ["none", "repository", "branch"] as const,
       "none",
+    ),
+    kvLimits: get("KV_LIMITS") === undefined ? undefined : oneOf(
+      "KV_LIMITS",
+      ["local", "denokv", "deploy"] as const,
+      "denokv",
     ),
   };
   if (config.hooksDir !== null && deploy) {

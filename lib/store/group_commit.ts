@@ -25,6 +25,7 @@ import type {
   IncomingDelivery,
 } from "./types.ts";
 import { deliveryKeys } from "./keys.ts";
+import { KV_LIMITS, type KvLimits } from "./limits.ts";
 import type { LockSafeKv } from "./kv.ts";
 import { isFinal, type NewLease, newRecord } from "./lifecycle.ts";
 import {
@@ -38,10 +39,15 @@ import {
 
 /** Bodies up to this size may share a commit with other deliveries. */
 const GROUP_BODY_MAX = 65_536;
-/** Checks KV allows in one commit. */
-const MAX_CHECKS = 100;
 /** Checks one acceptance makes (its id and its body digest). */
 const CHECKS_PER_ACCEPT = 2;
+/**
+ * Mutations counted for one acceptance beside its body chunks (record,
+ * digest, listing, work index, queue entry, wake-up) and for one update
+ * (record, work index moved, queue entry).
+ */
+const MUTATIONS_PER_ACCEPT = 6;
+const MUTATIONS_PER_UPDATE = 4;
 /** Bytes counted for one acceptance beside its body (record and indexes). */
 const RECORD_BYTES = 4096;
 
@@ -62,10 +68,13 @@ export interface GroupCommitOptions {
   chunkSize?: number | undefined;
   /**
    * Most deliveries committed together while another commit is in flight;
-   * 1 turns grouping off. At most 50 (KV allows 100 checks a commit, two per
-   * delivery). @default 32
+   * 1 turns grouping off. At most half the backend's checks (two per
+   * delivery: 50 locally, 5 on self-hosted denokv). @default 32, or that
+   * half when smaller
    */
   batchMax?: number | undefined;
+  /** The backend's request limits and commits in flight. @default KV_LIMITS.local */
+  limits?: KvLimits | undefined;
 }
 
 /** Record writes, grouped into shared commits where they can be. */
@@ -143,13 +152,19 @@ export interface Batch<A, U> {
  * ```
  */
 export function takeBatch<
-  A extends { delivery: Pick<IncomingDelivery, "id" | "digest" | "body"> },
+  A extends {
+    delivery: Pick<IncomingDelivery, "id" | "digest" | "body" | "orderKey">;
+  },
   U extends { entry: { value: Pick<DeliveryRecord, "id"> } },
 >(
   accepts: readonly A[],
   updates: readonly U[],
   batchMax: number,
+  room: BatchRoom = {},
 ): Batch<A, U> {
+  const maxChecks = room.maxChecks ?? KV_LIMITS.local.maxChecks;
+  const maxMutations = room.maxMutations ?? KV_LIMITS.local.maxMutations;
+  let mutations = 0;
   const batch: Batch<A, U> = {
     accepts: [],
     updates: [],
@@ -159,10 +174,14 @@ export function takeBatch<
   const keys = new Set<string>();
   let bytes = 0;
   for (const item of accepts) {
-    const { id, digest, body } = item.delivery;
-    const clash = keys.has("d" + id) || keys.has("h" + digest);
+    const { id, digest, body, orderKey } = item.delivery;
+    const clash = keys.has("d" + id) || keys.has("h" + digest) ||
+      (orderKey !== undefined && room.busy?.has(orderKey) === true);
+    const cost = MUTATIONS_PER_ACCEPT + Math.ceil(body.byteLength / 64_000);
     if (
       clash || batch.accepts.length >= batchMax ||
+      CHECKS_PER_ACCEPT * (batch.accepts.length + 1) > maxChecks ||
+      mutations + cost > maxMutations ||
       bytes + body.byteLength + RECORD_BYTES > COMMIT_BYTES
     ) {
       batch.restAccepts.push(item);
@@ -170,20 +189,38 @@ export function takeBatch<
     }
     keys.add("d" + id).add("h" + digest);
     bytes += body.byteLength + RECORD_BYTES;
+    mutations += cost;
     batch.accepts.push(item);
   }
   // Updates fill the checks that acceptances left.
-  const room = MAX_CHECKS - CHECKS_PER_ACCEPT * batch.accepts.length;
+  const checksLeft = maxChecks - CHECKS_PER_ACCEPT * batch.accepts.length;
   for (const item of updates) {
     const key = "d" + item.entry.value.id;
-    if (keys.has(key) || batch.updates.length >= room) {
+    if (
+      keys.has(key) || batch.updates.length >= checksLeft ||
+      mutations + MUTATIONS_PER_UPDATE > maxMutations
+    ) {
       batch.restUpdates.push(item);
     } else {
       keys.add(key);
+      mutations += MUTATIONS_PER_UPDATE;
       batch.updates.push(item);
     }
   }
   return batch;
+}
+
+/** What else bounds a batch beside `batchMax` ({@link takeBatch}). */
+export interface BatchRoom {
+  /** Checks a commit may carry. @default 100 */
+  maxChecks?: number;
+  /** Mutations a commit may carry. @default 1000 */
+  maxMutations?: number;
+  /**
+   * Order keys with an acceptance in a commit still in flight: another
+   * acceptance of the key waits for it, so that commits keep receipt order.
+   */
+  busy?: ReadonlySet<string>;
 }
 
 /**
@@ -306,8 +343,12 @@ interface Writer {
   now: () => number;
   accepts: PendingAccept[];
   updates: PendingUpdate[];
-  /** A flush loop runs: new operations join its next batch. */
-  flushing: boolean;
+  /** The backend's limits: checks and mutations a commit, commits in flight. */
+  limits: KvLimits;
+  /** Commits in flight: while all slots are taken, new operations wait and group. */
+  inFlight: number;
+  /** Order keys with an acceptance in flight, with how many. */
+  busy: Map<string, number>;
   /** Commits that stored records. */
   commits: number;
   /** Orders the queue entries this writer makes (see {@link QueueEntry}). */
@@ -460,20 +501,47 @@ async function commitBatch(
   }
 }
 
-/** Commits what waits, batch after batch, until nothing does. */
-async function flush(w: Writer): Promise<void> {
-  w.flushing = true;
-  try {
-    while (w.accepts.length > 0 || w.updates.length > 0) {
-      const batch = takeBatch(w.accepts, w.updates, w.batchMax);
-      w.accepts = batch.restAccepts;
-      w.updates = batch.restUpdates;
-      if (batch.accepts.length + batch.updates.length === 1) {
-        await settleAlone(w, batch.accepts, batch.updates);
-      } else await commitBatch(w, batch.accepts, batch.updates);
-    }
-  } finally {
-    w.flushing = false;
+/**
+ * Starts commits of what waits while fewer than the backend's
+ * {@link KvLimits.inFlight} are in flight: on a local file one at a time
+ * (what arrives meanwhile is grouped into the next), over a network several,
+ * so that throughput is not one batch per round trip.
+ */
+function pump(w: Writer): void {
+  while (
+    w.inFlight < w.limits.inFlight &&
+    (w.accepts.length > 0 || w.updates.length > 0)
+  ) {
+    const batch = takeBatch(w.accepts, w.updates, w.batchMax, {
+      maxChecks: w.limits.maxChecks,
+      maxMutations: w.limits.maxMutations,
+      busy: new Set(w.busy.keys()),
+    });
+    // What is left waits for a commit of its order key to land.
+    if (batch.accepts.length + batch.updates.length === 0) return;
+    w.accepts = batch.restAccepts;
+    w.updates = batch.restUpdates;
+    const keys = batch.accepts.flatMap((item) =>
+      item.delivery.orderKey === undefined ? [] : [item.delivery.orderKey]
+    );
+    for (const key of keys) w.busy.set(key, (w.busy.get(key) ?? 0) + 1);
+    w.inFlight++;
+    const single = batch.accepts.length + batch.updates.length === 1;
+    const commit = single
+      ? settleAlone(w, batch.accepts, batch.updates)
+      : commitBatch(w, batch.accepts, batch.updates);
+    void commit.catch((err) => {
+      for (const item of batch.accepts) item.reject(err);
+      for (const item of batch.updates) item.reject(err);
+    }).finally(() => {
+      w.inFlight--;
+      for (const key of keys) {
+        const n = (w.busy.get(key) ?? 1) - 1;
+        if (n === 0) w.busy.delete(key);
+        else w.busy.set(key, n);
+      }
+      pump(w);
+    });
   }
 }
 
@@ -492,10 +560,12 @@ async function flush(w: Writer): Promise<void> {
  * ```
  */
 export function createGroupCommit(options: GroupCommitOptions): GroupCommit {
-  const { chunkSize = 64_000, batchMax = 32 } = options;
-  if (!Number.isInteger(batchMax) || batchMax < 1 || batchMax > 50) {
+  const limits = options.limits ?? KV_LIMITS.local;
+  const most = Math.floor(limits.maxChecks / CHECKS_PER_ACCEPT);
+  const { chunkSize = 64_000, batchMax = Math.min(32, most) } = options;
+  if (!Number.isInteger(batchMax) || batchMax < 1 || batchMax > most) {
     throw new RangeError(
-      `Cannot group commits as 'batchMax' must be an integer from 1 to 50: current value is ${batchMax}`,
+      `Cannot group commits as 'batchMax' must be an integer from 1 to ${most} (half the ${limits.maxChecks} checks a commit may carry): current value is ${batchMax}`,
     );
   }
   if (chunkSize > 65_536 || chunkSize < 1) {
@@ -513,7 +583,9 @@ export function createGroupCommit(options: GroupCommitOptions): GroupCommit {
     now: options.now,
     accepts: [],
     updates: [],
-    flushing: false,
+    limits,
+    inFlight: 0,
+    busy: new Map(),
     commits: 0,
     seq: 0,
   };
@@ -524,7 +596,7 @@ export function createGroupCommit(options: GroupCommitOptions): GroupCommit {
       }
       return new Promise((resolve, reject) => {
         w.accepts.push({ delivery, lease, resolve, reject });
-        if (!w.flushing) void flush(w);
+        pump(w);
       });
     },
     acceptAlone: (delivery, lease) => acceptAlone(w, delivery, lease),
@@ -532,7 +604,7 @@ export function createGroupCommit(options: GroupCommitOptions): GroupCommit {
       if (batchMax <= 1) return updateAlone(w, entry, next);
       return new Promise((resolve, reject) => {
         w.updates.push({ entry, next, resolve, reject });
-        if (!w.flushing) void flush(w);
+        pump(w);
       });
     },
     updateAlone: (entry, next, checks) => updateAlone(w, entry, next, checks),

@@ -31,6 +31,7 @@ import {
   wakeRecord,
 } from "./lifecycle.ts";
 import { queueHead } from "./order.ts";
+import type { KvLimits } from "./limits.ts";
 import type { QueueEntry } from "./group_commit.ts";
 import { readBody } from "./bodies.ts";
 import { listRuns, type RunReport, type RunToStore, saveRuns } from "./runs.ts";
@@ -59,6 +60,8 @@ export interface StoreOptions {
    * commit, two per delivery). @default 32
    */
   batchMax?: number;
+  /** The backend's request limits (`limits.ts`). @default the local file's */
+  limits?: KvLimits;
   /**
    * How long an ordered delivery that waits for an earlier one of its key
    * is left alone before it is looked at again, should the wake-up that
@@ -129,6 +132,7 @@ export class DeliveryStore {
       owner: this.owner,
       chunkSize: options.chunkSize,
       batchMax: options.batchMax,
+      limits: options.limits,
     });
   }
 

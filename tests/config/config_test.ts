@@ -99,6 +99,7 @@ Deno.test(
         hooksDir: null,
         hooksEnv: [],
         serializeBy: "none",
+        kvLimits: undefined,
       } satisfies Config,
     );
   },

@@ -150,3 +150,108 @@ Deno.test("GroupCommit: an acceptance of a stored id or body, and a stale update
     null,
   );
 });
+
+/** A delivery whose body digest is its own. */
+function unique(id: string): IncomingDelivery {
+  return { ...delivery(id), digest: id.padStart(64, "x") };
+}
+
+/**
+ * A KV whose commits are counted: checks and mutations of each, how many
+ * are in flight at once (each commit held for `delayMs`, as a round trip).
+ */
+function countingKv(kv: Deno.Kv, delayMs: number) {
+  const seen = { commits: 0, mostChecks: 0, mostMutations: 0, mostInFlight: 0 };
+  let inFlight = 0;
+  const safe = lockSafe(kv);
+  const atomic = () => {
+    const op = kv.atomic();
+    let checks = 0;
+    let mutations = 0;
+    const counted: Deno.AtomicOperation = new Proxy(op, {
+      get(target, name) {
+        const value = Reflect.get(target, name);
+        if (typeof value !== "function") return value;
+        return (...args: unknown[]) => {
+          if (name === "check") checks += args.length;
+          else if (name === "commit") {
+            seen.commits++;
+            seen.mostChecks = Math.max(seen.mostChecks, checks);
+            seen.mostMutations = Math.max(seen.mostMutations, mutations);
+            seen.mostInFlight = Math.max(seen.mostInFlight, ++inFlight);
+            return new Promise((r) => setTimeout(r, delayMs))
+              .then(() => target.commit())
+              .finally(() => inFlight--);
+          } else mutations++;
+          value.apply(target, args);
+          return counted;
+        };
+      },
+    });
+    return counted;
+  };
+  return { kv: { ...safe, atomic }, seen };
+}
+
+Deno.test("under self-hosted denokv's limits no commit carries more than 10 checks, and many are in flight at once", async () => {
+  using mem = await memoryKv();
+  const { kv, seen } = countingKv(mem.raw, 20);
+  const { KV_LIMITS } = await import("../../lib/store/limits.ts");
+  const commits = createGroupCommit({
+    kv,
+    ...SETTINGS,
+    limits: KV_LIMITS.denokv,
+  });
+  const stored = await Promise.all(
+    Array.from(
+      { length: 200 },
+      (_, i) => commits.accept(unique(`d${i}`), undefined),
+    ),
+  );
+  assert.equal(stored.filter((s) => s?.status === "queued").length, 200);
+  assert.ok(seen.mostChecks <= 10, `${seen.mostChecks} checks in one commit`);
+  assert.ok(seen.mostChecks >= 2);
+  assert.ok(seen.mostInFlight > 1, "several commits in flight");
+  assert.ok(seen.mostInFlight <= KV_LIMITS.denokv.inFlight);
+  // Locally: one commit in flight, grouping up to 32.
+  const local = countingKv(mem.raw, 20);
+  const one = createGroupCommit({ kv: local.kv, ...SETTINGS });
+  await Promise.all(
+    Array.from(
+      { length: 100 },
+      (_, i) => one.accept(unique(`l${i}`), undefined),
+    ),
+  );
+  assert.equal(local.seen.mostInFlight, 1);
+  assert.ok(
+    local.seen.mostChecks > 10,
+    "grouped beyond denokv's limit locally",
+  );
+});
+
+Deno.test("takeBatch() keeps to the checks and mutations it is given, and holds back an order key in flight", () => {
+  const accepts = Array.from({ length: 8 }, (_, i) => accept(`a${i}`));
+  const small = takeBatch(accepts, [update("u1"), update("u2")], 32, {
+    maxChecks: 10,
+  });
+  assert.equal(small.accepts.length, 5);
+  assert.equal(small.updates.length, 0, "no check left for updates");
+  const three = takeBatch(
+    accepts.slice(0, 3),
+    [update("u1"), update("u2"), update("u3"), update("u4"), update("u5")],
+    32,
+    {
+      maxChecks: 10,
+    },
+  );
+  assert.deepEqual([three.accepts.length, three.updates.length], [3, 4]);
+  const mutations = takeBatch(accepts, [], 32, { maxMutations: 13 });
+  assert.equal(mutations.accepts.length, 1);
+  const ordered = [
+    { delivery: { ...accept("k1").delivery, orderKey: "o/r" } },
+    { delivery: { ...accept("k2").delivery, orderKey: "o/other" } },
+  ];
+  const held = takeBatch(ordered, [], 32, { busy: new Set(["o/r"]) });
+  assert.deepEqual(held.accepts.map((a) => a.delivery.id), ["k2"]);
+  assert.deepEqual(held.restAccepts.map((a) => a.delivery.id), ["k1"]);
+});
