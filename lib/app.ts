@@ -23,7 +23,7 @@ import { createReadiness } from "./http/probes.ts";
 import { createHandler, type ServeInfo } from "./http/server.ts";
 import { importSecrets } from "./security/signature.ts";
 import { DeliveryStore } from "./store/store.ts";
-import { kvLimitsFor } from "./store/limits.ts";
+import { isRemoteKv, kvLimitsFor } from "./store/limits.ts";
 import { createWorker, type Worker } from "./worker/worker.ts";
 import { createAccept } from "./worker/accept.ts";
 import { createHandlerRunner, createScriptStage } from "./worker/runner.ts";
@@ -32,6 +32,9 @@ import { createAppAuth } from "./github/app_auth.ts";
 import { loadAppKey } from "./github/app_config.ts";
 import { createStoreHealth } from "./store/health.ts";
 import { createAdminAuth } from "./security/auth.ts";
+
+/** How often workers poll a remote KV, where `kv.watch` wakes them. */
+const REMOTE_POLL_MS = 5000;
 
 /** Options of {@link createApp}; everything but `config` and `log` has a default. */
 export interface AppOptions {
@@ -172,6 +175,8 @@ export async function createApp(options: AppOptions): Promise<App> {
     handlerTimeoutMs: config.handlerTimeoutMs,
     deadlines,
     scripts,
+    // Over a network kv.watch wakes the workers: the poll is a safety net.
+    pollMs: isRemoteKv(config.kvPath) ? REMOTE_POLL_MS : 1000,
     ...options.worker,
   });
   const meta = config.ipAllowlist === "github"

@@ -24,7 +24,7 @@ import type {
   DeliveryRecord,
   IncomingDelivery,
 } from "./types.ts";
-import { deliveryKeys } from "./keys.ts";
+import { deliveryKeys, WAKE_KEY } from "./keys.ts";
 import { KV_LIMITS, type KvLimits } from "./limits.ts";
 import type { LockSafeKv } from "./kv.ts";
 import { isFinal, type NewLease, newRecord } from "./lifecycle.ts";
@@ -266,6 +266,17 @@ function stageQueued(
   );
 }
 
+/** Whether a record is due at `now` for any worker: it needs a wake-up. */
+function dueFor(record: DeliveryRecord, now: number): boolean {
+  return record.dueAt !== null && record.dueAt <= now &&
+    !isFinal(record.status);
+}
+
+/** Tells every worker watching the wake key to look for work. */
+function stageWake(op: Deno.AtomicOperation): void {
+  op.sum(WAKE_KEY, 1n);
+}
+
 /** Adds the two "is it new?" checks and the record with its index keys. */
 function stageRecord(
   op: Deno.AtomicOperation,
@@ -286,16 +297,21 @@ function stageRecord(
     .set(deliveryKeys.due(record.dueAt!, record.id), record.id, { expireIn });
 }
 
-/** Adds one record update (checked against `entry`) to `op`. */
+/**
+ * Adds one record update (checked against `entry`) to `op`. True when it
+ * makes the record due now: the commit should wake the workers.
+ */
 function stageUpdate(
   op: Deno.AtomicOperation,
   entry: Deno.KvEntry<DeliveryRecord>,
   next: DeliveryRecord,
   expireIn: number,
   seq = 0,
-): void {
+  now = next.updatedAt,
+): boolean {
   const prev = entry.value;
   op.check(entry).set(deliveryKeys.record(prev.id), next, { expireIn });
+  const wakes = dueFor(next, now) && !dueFor(prev, now);
   // An ordered record leaves its key's queue when final, and a re-armed
   // one joins its end again.
   if (
@@ -311,6 +327,7 @@ function stageUpdate(
       op.set(deliveryKeys.due(next.dueAt, prev.id), prev.id, { expireIn });
     }
   }
+  return wakes;
 }
 
 /** The answer for a stored delivery, with the leased entry when leased. */
@@ -408,6 +425,7 @@ async function acceptAlone(
     op.delete(body.uploadKey);
     cleanup = () => deleteBody(w.kv, body.upload, body.chunks, body.uploadKey);
   }
+  if (dueFor(record, at)) stageWake(op);
   w.commits++;
   const res = await op.commit();
   if (res.ok) return queued(record, lease, res.versionstamp);
@@ -424,7 +442,12 @@ async function updateAlone(
 ): Promise<Deno.KvEntry<DeliveryRecord> | null> {
   const op = w.kv.atomic();
   for (const check of checks) op.check(check);
-  stageUpdate(op, entry, next, expireInOf(next, w.ttlMs, w.now()), w.seq++);
+  const now = w.now();
+  if (
+    stageUpdate(op, entry, next, expireInOf(next, w.ttlMs, now), w.seq++, now)
+  ) {
+    stageWake(op);
+  }
   const res = await op.commit();
   return res.ok
     ? { key: entry.key, value: next, versionstamp: res.versionstamp }
@@ -470,15 +493,19 @@ async function commitBatch(
   const records = accepts.map((item) =>
     stageInline(w, op, item.delivery, at, item.lease)
   );
+  let wake = records.some((record) => dueFor(record, at));
   for (const item of updates) {
-    stageUpdate(
+    const wakes = stageUpdate(
       op,
       item.entry,
       item.next,
       expireInOf(item.next, w.ttlMs, at),
       w.seq++,
+      at,
     );
+    wake ||= wakes;
   }
+  if (wake) stageWake(op);
   let res: Deno.KvCommitResult | Deno.KvCommitError;
   try {
     if (accepts.length > 0) w.commits++;

@@ -29,6 +29,8 @@
  * - `["hookgate","meta","hooks"]` — the last good GitHub hooks list
  * - `["hookgate","meta","lease"]` — the lease on fetching it
  * - `["hookgate","ready"]` — read by `/readyz` to see that KV answers
+ * - `["hookgate","wake"]` — a counter (`Deno.KvU64`) every commit that makes
+ *   a delivery due now adds one to; workers `kv.watch` it to look for work
  *
  * @module
  */
@@ -138,6 +140,9 @@ export const META_LEASE_KEY: readonly ["hookgate", "meta", "lease"] = [
   "meta",
   "lease",
 ];
+
+/** The counter workers watch: bumped by every commit that makes work due now. */
+export const WAKE_KEY: readonly ["hookgate", "wake"] = [ROOT, "wake"];
 
 /** The key `/readyz` reads to see that KV answers (it is never written). */
 export const READY_KEY: readonly ["hookgate", "ready"] = [ROOT, "ready"];

@@ -18,7 +18,7 @@ import type {
   DeliveryRecord,
   IncomingDelivery,
 } from "./types.ts";
-import { deliveryKeys, jobLeaseKey, seatKey } from "./keys.ts";
+import { deliveryKeys, jobLeaseKey, seatKey, WAKE_KEY } from "./keys.ts";
 import { lockSafe, type LockSafeKv } from "./kv.ts";
 import { takeLease } from "./lease.ts";
 import {
@@ -114,11 +114,13 @@ export class DeliveryStore {
   readonly owner: string;
   readonly #now: () => number;
   readonly #commits: GroupCommit;
+  readonly #raw: Deno.Kv;
   readonly #parkMs: number;
 
   /** @param options the KV, TTL and clock */
   constructor(options: StoreOptions) {
     this.kv = lockSafe(options.kv);
+    this.#raw = options.kv;
     this.ttlMs = options.ttlMs;
     this.maxAttempts = options.maxAttempts;
     this.owner = options.owner ?? crypto.randomUUID();
@@ -139,6 +141,29 @@ export class DeliveryStore {
   /** How many record commits (single or grouped) this store has made. */
   get recordCommits(): number {
     return this.#commits.commits;
+  }
+
+  /**
+   * Calls `onWake` each time a commit — of any process sharing this KV —
+   * makes work due now (the wake counter in `keys.ts`, through `kv.watch`),
+   * until `signal` aborts or the watch ends. Resolves then; never rejects:
+   * a watch that fails leaves the worker's poll to find the work.
+   */
+  async watchWakes(onWake: () => void, signal: AbortSignal): Promise<void> {
+    if (signal.aborted) return;
+    const reader = this.#raw.watch([WAKE_KEY]).getReader();
+    const stop = () => reader.cancel().catch(() => {});
+    signal.addEventListener("abort", stop, { once: true });
+    try {
+      // The first answer is the counter as it is: nothing happened yet.
+      if ((await reader.read()).done) return;
+      while (!(await reader.read()).done) onWake();
+    } catch {
+      // The KV closed or the connection broke: the caller may watch again.
+    } finally {
+      signal.removeEventListener("abort", stop);
+      reader.releaseLock();
+    }
   }
 
   /** The current time of the injected clock. */

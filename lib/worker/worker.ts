@@ -34,6 +34,7 @@ import type { DeliveryRecord } from "../store/types.ts";
 import type { DeliveryStore } from "../store/store.ts";
 import { createDeadlines, type Deadlines } from "../_util/deadline.ts";
 import { describeError } from "../_util/errors.ts";
+import { sleep } from "../_util/timers.ts";
 import {
   createInlineRunner,
   type HandlerRunner,
@@ -71,6 +72,8 @@ const COUNT_EVERY_MS = 5000;
 const COUNT_MAX = 10_000;
 /** How long handlers get to end after a drain's timeout aborted them. */
 const ABORT_GRACE_MS = 1000;
+/** How long a broken `kv.watch` waits before it is watched again. */
+const WATCH_RETRY_MS = 1000;
 /** Added to the lease length when reclaiming a predecessor's leases (clock steps). */
 const RECLAIM_SLACK_MS = 1000;
 
@@ -90,8 +93,17 @@ export interface WorkerOptions {
   metrics?: Metrics;
   maxConcurrency: number;
   handlerTimeoutMs: number;
-  /** How often to look for due records when not woken. @default 1000 */
+  /**
+   * How often to look for due records when not woken (a slow safety net
+   * where `kv.watch` wakes the worker). @default 1000
+   */
   pollMs?: number;
+  /**
+   * Wake up when another process makes work due (`kv.watch` on the wake
+   * counter). Across processes on one local file Deno does not deliver
+   * those: there the poll finds the work. @default true
+   */
+  watch?: boolean;
   /** First retry delay; doubles each attempt, with jitter. @default 5000 */
   retryBaseMs?: number;
   /** Longest retry delay. @default 600_000 (10 minutes) */
@@ -329,6 +341,8 @@ interface WorkerParts {
   maxConcurrency: number;
   handlerTimeoutMs: number;
   pollMs: number;
+  /** Whether to watch the wake counter. */
+  watch: boolean;
   /** The leases this process holds, renewed in the background. */
   leases: LeaseKeeper;
   /** Aborted when a drain runs out of time: cuts the handlers short. */
@@ -358,6 +372,7 @@ function workerParts(options: WorkerOptions): WorkerParts {
     maxConcurrency,
     handlerTimeoutMs,
     pollMs: options.pollMs ?? 1000,
+    watch: options.watch ?? true,
     leases: createLeaseKeeper({ store, log, leaseMs }),
     abortRuns,
     drained,
@@ -702,7 +717,21 @@ export function createWorker(options: WorkerOptions): Worker {
     return state.ticking;
   }
 
+  /** Watches the wake counter (other processes' work) until `signal` aborts. */
+  async function watchWakes(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      await store.watchWakes(wake, signal);
+      await sleep(WATCH_RETRY_MS, signal);
+    }
+  }
+
   async function start(signal: AbortSignal): Promise<void> {
+    const watching = parts.watch ? watchWakes(signal) : Promise.resolve();
+    await loop(signal);
+    await watching;
+  }
+
+  async function loop(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
       state.woken = false;
       try {
