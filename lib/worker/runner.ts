@@ -142,7 +142,8 @@ export async function missingScriptPermissions(
     missing.push(`--allow-write=${tempDir}`);
   }
   if (!query({ name: "run" })) {
-    const scripts = missing.length > 0 ? [] : await listScripts(dir);
+    const readable = !missing.some((flag) => flag.startsWith("--allow-read"));
+    const scripts = readable ? await listScripts(dir) : [];
     const denied = scripts.filter((path) =>
       !query({ name: "run", command: path })
     );

@@ -577,12 +577,6 @@ Deno.test({
 Deno.test({
   name:
     "a script that prints its GITHUB_TOKEN has [redacted] in its stored output",
-  // lib/ bug: the README ("Script hooks", "How a run ends") promises the
-  // script's GITHUB_TOKEN "replaced by [redacted] should it print it", but
-  // nothing in lib/ redacts it: lib/worker/outcome.ts reportsOf() stores
-  // run.output as the script printed it (and lib/worker/scripts.ts keeps it
-  // raw), so GET /deliveries/<id> shows the token. Unignore once fixed.
-  ignore: true,
   async fn() {
     const world = await makeWorld();
     await writeScript(
@@ -1044,14 +1038,6 @@ wait`,
 Deno.test({
   name:
     "with TMPDIR set, the server starts under exactly the flags deno task flags printed",
-  // lib/ bug: tools/flags.ts productionFlags() puts the payload folder
-  // scriptTempDir() found with TMPDIR readable ($TMPDIR) in --allow-write,
-  // but leaves TMPDIR out of --allow-env; under those flags the server's
-  // scriptTempDir() (lib/worker/runner.ts) cannot read TMPDIR, falls back
-  // to /tmp, and lib/worker/runner.ts missingScriptPermissions() stops the
-  // start: "HOOKS_DIR is set, and running its scripts needs
-  // --allow-write=/tmp". Unignore once fixed.
-  ignore: true,
   async fn() {
     const world = await makeWorld();
     await writeScript(`${world.hooks}/push`, `echo ok > '${world.out}/ran'`);
