@@ -16,6 +16,7 @@ import { deliveryKeys } from "./keys.ts";
 import type { LockSafeKv } from "./kv.ts";
 import { deleteBody, deleteChunks } from "./bodies.ts";
 import { deleteRuns } from "./runs.ts";
+import { queuedAt } from "./lifecycle.ts";
 
 /** How long a body without a record is kept before it counts as orphaned. */
 export const ORPHAN_AFTER_MS = 3_600_000;
@@ -74,7 +75,7 @@ async function collectRecords(kv: LockSafeKv, cutoff: number): Promise<number> {
       if (digest.value === id) op.delete(digest.key);
       if (r.dueAt !== null) op.delete(deliveryKeys.due(r.dueAt, id));
       if (r.orderKey !== undefined) {
-        op.delete(deliveryKeys.queued(r.orderKey, r.receivedAt, id));
+        op.delete(deliveryKeys.queued(r.orderKey, queuedAt(r), id));
       }
       if ((await op.commit()).ok) {
         await deleteBody(kv, r.upload, r.chunks);

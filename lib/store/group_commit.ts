@@ -27,7 +27,7 @@ import type {
 import { deliveryKeys, WAKE_KEY } from "./keys.ts";
 import { KV_LIMITS, type KvLimits } from "./limits.ts";
 import type { LockSafeKv } from "./kv.ts";
-import { isFinal, type NewLease, newRecord } from "./lifecycle.ts";
+import { isFinal, type NewLease, newRecord, queuedAt } from "./lifecycle.ts";
 import {
   chunksOf,
   COMMIT_BYTES,
@@ -103,12 +103,14 @@ export interface GroupCommit {
   ): Promise<Deno.KvEntry<DeliveryRecord> | null>;
   /**
    * {@link GroupCommit.update} in a commit of its own, which also checks
-   * that the entries in `checks` are unchanged.
+   * that the entries in `checks` are unchanged, and makes the writes
+   * `stage` adds (given the record's `expireIn`).
    */
   updateAlone(
     entry: Deno.KvEntry<DeliveryRecord>,
     next: DeliveryRecord,
     checks?: readonly Deno.AtomicCheck[],
+    stage?: (op: Deno.AtomicOperation, expireIn: number) => void,
   ): Promise<Deno.KvEntry<DeliveryRecord> | null>;
   /** How many commits that store records (single or grouped) were made. */
   readonly commits: number;
@@ -260,7 +262,7 @@ function stageQueued(
 ): void {
   if (record.orderKey === undefined) return;
   op.set(
-    deliveryKeys.queued(record.orderKey, record.receivedAt, record.id),
+    deliveryKeys.queued(record.orderKey, queuedAt(record), record.id),
     { id: record.id, seq } satisfies QueueEntry,
     { expireIn },
   );
@@ -318,7 +320,9 @@ function stageUpdate(
     next.orderKey !== undefined && isFinal(prev.status) !== isFinal(next.status)
   ) {
     if (isFinal(next.status)) {
-      op.delete(deliveryKeys.queued(next.orderKey, next.receivedAt, next.id));
+      op.delete(deliveryKeys.queued(next.orderKey, queuedAt(prev), next.id));
+      // The key's lease goes with it (it holds it from its first lease on).
+      op.delete(deliveryKeys.orderLock(next.orderKey));
     } else stageQueued(op, next, expireIn, seq);
   }
   if (prev.dueAt !== next.dueAt) {
@@ -439,9 +443,11 @@ async function updateAlone(
   entry: Deno.KvEntry<DeliveryRecord>,
   next: DeliveryRecord,
   checks: readonly Deno.AtomicCheck[] = [],
+  stage?: (op: Deno.AtomicOperation, expireIn: number) => void,
 ): Promise<Deno.KvEntry<DeliveryRecord> | null> {
   const op = w.kv.atomic();
   for (const check of checks) op.check(check);
+  stage?.(op, expireInOf(next, w.ttlMs, w.now()));
   const now = w.now();
   if (
     stageUpdate(op, entry, next, expireInOf(next, w.ttlMs, now), w.seq++, now)
@@ -634,7 +640,8 @@ export function createGroupCommit(options: GroupCommitOptions): GroupCommit {
         pump(w);
       });
     },
-    updateAlone: (entry, next, checks) => updateAlone(w, entry, next, checks),
+    updateAlone: (entry, next, checks, stage) =>
+      updateAlone(w, entry, next, checks, stage),
     get commits() {
       return w.commits;
     },

@@ -13,10 +13,12 @@
  *   running ones by lease expiry (an expired lease is simply due again)
  * - `["hookgate","upload",startedAt,upload]` — bodies too large for one
  *   commit, written before their record; left behind only by a crash
- * - `["hookgate","q",orderKey,receivedAt,id]` — the per-key queue of
- *   `SERIALIZE_BY`: one entry per delivery not yet final; the entry whose
- *   versionstamp is the oldest (the first commit) is the key's head, the
- *   only delivery of the key that may run
+ * - `["hookgate","q",orderKey,queuedAt,id]` — the per-key queue of
+ *   `SERIALIZE_BY`: one entry per delivery not yet final (`queuedAt`: when
+ *   it joined: its receipt, or its re-arm); the entry whose versionstamp is
+ *   the oldest (the first commit) is the key's head, the next to run
+ * - `["hookgate","qlock",orderKey]` — the per-key lease: the id of the one
+ *   delivery of the key that runs (or waits to be retried), until it is final
  * - `["hookgate","run",id,attempt,index,part]` — what one handler or script
  *   run of an attempt reported (`store/runs.ts`): part 0 the report and the
  *   start of its output, part 1 the rest of the output
@@ -83,15 +85,21 @@ export const deliveryKeys = {
   /** Range bound of the uploads index. */
   uploadFrom: (startedAt: number): Deno.KvKey => [ROOT, "upload", startedAt],
   /** A delivery's entry in the queue of its order key (`SERIALIZE_BY`). */
-  queued: (orderKey: string, receivedAt: number, id: string): Deno.KvKey => [
+  queued: (orderKey: string, queuedAt: number, id: string): Deno.KvKey => [
     ROOT,
     "q",
     orderKey,
-    receivedAt,
+    queuedAt,
     id,
   ],
   /** Prefix of the queue of one order key. */
   queue: (orderKey: string): Deno.KvKey => [ROOT, "q", orderKey],
+  /**
+   * The lease on an order key: the id of the delivery that holds it, from
+   * its first lease until it is final. No other delivery of the key runs
+   * meanwhile.
+   */
+  orderLock: (orderKey: string): Deno.KvKey => [ROOT, "qlock", orderKey],
   /** Part `part` of run `index` of `attempt` of a delivery. */
   run: (
     id: string,

@@ -134,6 +134,11 @@ export function newRecord(
   };
 }
 
+/** When an ordered record joined its key's queue: its receipt, or its last re-arm. */
+export function queuedAt(record: DeliveryRecord): number {
+  return record.queuedAt ?? record.receivedAt;
+}
+
 /** Whether a status is final: the record runs no more unless re-armed. */
 export function isFinal(status: DeliveryRecord["status"]): boolean {
   return status === "done" || status === "skipped" || status === "dead";
@@ -430,6 +435,8 @@ export function rearmRecord(
   const running = record.status === "running";
   return {
     ...record,
+    // An ordered record re-armed from final joins the end of its key's queue.
+    ...(!running && record.orderKey !== undefined ? { queuedAt: now } : {}),
     status: running ? "running" : "queued",
     ...(running ? { rerun: true } : {}),
     attemptLimit: record.attempts + maxAttempts,

@@ -330,15 +330,17 @@ export class DeliveryStore {
   async #blocker(
     record: DeliveryRecord,
   ): Promise<Deno.KvEntry<QueueEntry> | null> {
+    let head: Deno.KvEntry<QueueEntry> | null = null;
     for (let i = 0; i < STALE_MAX; i++) {
-      const head = await queueHead(this.kv, record.orderKey!);
+      head = await queueHead(this.kv, record.orderKey!);
       // Its own entry is gone (it expired): it is no longer ordered.
       if (head === null || head.value.id === record.id) return null;
       const first = await this.get(head.value.id);
       if (first !== null && !isFinal(first.status)) return head;
       await this.kv.atomic().check(head).delete(head.key).commit();
     }
-    return null;
+    // Still stale entries ahead: wait (the next look drops more of them).
+    return head;
   }
 
   /**
@@ -385,25 +387,58 @@ export class DeliveryStore {
     const next = leaseRecord(entry.value, now, leaseUntil, this.owner);
     if (next === null) return null;
     if (next.status === "running" && entry.value.orderKey !== undefined) {
-      const blocker = await this.#blocker(entry.value);
-      if (blocker !== null) {
-        // It waits; the commit fails (and it stays due) if the one it
-        // waits for ended meanwhile, so that no wake-up is lost.
-        const parked = parkRecord(
-          entry.value,
-          now,
-          now + this.#parkMs,
-          blocker.value.id,
-        );
-        await this.#commits.updateAlone(
-          entry as Deno.KvEntry<DeliveryRecord>,
-          parked,
-          [blocker],
-        );
-        return null;
-      }
+      return await this.#leaseInOrder(
+        entry as Deno.KvEntry<DeliveryRecord>,
+        next,
+        now,
+      );
     }
     return await this.update(entry as Deno.KvEntry<DeliveryRecord>, next);
+  }
+
+  /**
+   * Leases an ordered record only when it may run: its key's lease is free
+   * (or its own, or held by a record that is gone or final) and it is its
+   * key's head. The lease commit takes the key's lease; the final commit
+   * gives it back (`group_commit.ts`). Otherwise the record waits
+   * ({@link parkRecord}) — in a commit that fails, leaving it due, when
+   * what it waits for changed meanwhile, so that no wake-up is lost.
+   */
+  async #leaseInOrder(
+    entry: Deno.KvEntry<DeliveryRecord>,
+    next: DeliveryRecord,
+    now: number,
+  ): Promise<Deno.KvEntry<DeliveryRecord> | null> {
+    const { id } = entry.value;
+    const lockKey = deliveryKeys.orderLock(entry.value.orderKey!);
+    const lock = await this.kv.get<string>(lockKey);
+    let blocker: { id: string; check: Deno.AtomicCheck } | null = null;
+    if (lock.value !== null && lock.value !== id) {
+      const holder = await this.get(lock.value);
+      if (holder !== null && !isFinal(holder.status)) {
+        blocker = { id: lock.value, check: lock };
+      }
+    }
+    if (blocker === null && lock.value !== id) {
+      const head = await this.#blocker(entry.value);
+      if (head !== null) blocker = { id: head.value.id, check: head };
+    }
+    if (blocker !== null) {
+      const parked = parkRecord(
+        entry.value,
+        now,
+        now + this.#parkMs,
+        blocker.id,
+      );
+      await this.#commits.updateAlone(entry, parked, [blocker.check]);
+      return null;
+    }
+    return await this.#commits.updateAlone(
+      entry,
+      next,
+      [lock],
+      (op, expireIn) => op.set(lockKey, id, { expireIn }),
+    );
   }
 
   async #dropDue(id: string, now: number): Promise<void> {

@@ -132,6 +132,8 @@ export interface DeliveryRecord extends Pick<IncomingDelivery, KeptFields> {
    * id it waits for): it runs when that one is `done`, `skipped` or `dead`.
    */
   after?: string | undefined;
+  /** When an ordered record last joined its key's queue (a re-arm). @default receivedAt */
+  queuedAt?: number | undefined;
 }
 
 /** What the store answered for one delivery. */

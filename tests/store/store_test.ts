@@ -525,3 +525,86 @@ Deno.test("ordered deliveries: the first stored is the head whatever the clocks 
     "running",
   );
 });
+
+/** An ordered delivery of octo/repo received at `receivedAt`. */
+async function ordered(
+  id: string,
+  receivedAt: number,
+): Promise<IncomingDelivery> {
+  return {
+    ...await delivery(id, undefined, receivedAt),
+    orderKey: "octo/repo",
+  };
+}
+
+Deno.test("ordered: a head hidden behind 100 entries of a clock behind still keeps the key (the key's lease)", async () => {
+  await using t = await tempKv();
+  const ahead = new DeliveryStore({
+    kv: t.kv,
+    ttlMs: DAY,
+    maxAttempts: 3,
+    now: () => 10_000_000,
+  });
+  const behind = new DeliveryStore({
+    kv: t.kv,
+    ttlMs: DAY,
+    maxAttempts: 3,
+    now: () => 6_400_000,
+  });
+  await ahead.accept(await ordered("first", 10_000_000));
+  assert.equal(
+    (await ahead.lease("first", 10_100_000))?.value.status,
+    "running",
+  );
+  for (let i = 0; i < 101; i++) {
+    await behind.accept(
+      await ordered(`later-${String(i).padStart(3, "0")}`, 6_400_000 + i),
+    );
+  }
+  assert.equal(
+    await behind.lease("later-000", 6_500_000),
+    null,
+    "later-000 waits for first",
+  );
+  assert.equal((await behind.get("later-000"))?.after, "first");
+});
+
+Deno.test("ordered: 100 replayed deliveries join the end of the queue, behind the running head", async () => {
+  await using t = await tempKv();
+  let now = 1_000;
+  const store = new DeliveryStore({
+    kv: t.kv,
+    ttlMs: DAY,
+    maxAttempts: 3,
+    now: () => now,
+  });
+  for (let i = 0; i < 100; i++) {
+    const id = `old-${String(i).padStart(3, "0")}`;
+    await store.accept(await ordered(id, now++));
+    const leased = await store.lease(id, now + 60_000);
+    assert.ok(
+      await store.update(leased!, {
+        ...leased!.value,
+        status: "done",
+        dueAt: null,
+        finishedAt: now,
+      }),
+    );
+  }
+  now = 500_000;
+  await store.accept(await ordered("head", now));
+  assert.equal(
+    (await store.lease("head", now + 60_000))?.value.status,
+    "running",
+  );
+  now++;
+  for (let i = 0; i < 100; i++) {
+    await store.rearm(`old-${String(i).padStart(3, "0")}`, "replay");
+  }
+  assert.equal(
+    await store.lease("old-000", now + 60_000),
+    null,
+    "a replay waits for the running head",
+  );
+  assert.equal((await store.get("old-000"))?.after, "head");
+});
