@@ -107,7 +107,7 @@ export function productionFlags(
   // Handlers run in Worker isolates, which load their code from disk.
   read.push(CODE_DIR);
   if (config.hooksDir !== null && hooks) {
-    read.push(config.hooksDir);
+    read.push(...hooksDirPaths(config.hooksDir));
     write.push(hooks.tempDir);
     flags[1] = `--allow-env=${
       [
@@ -167,9 +167,22 @@ export function startHookFlags(
   if (!dir) return [];
   return [
     "--allow-run",
-    `--allow-read=${dir}`,
+    `--allow-read=${hooksDirPaths(dir).join(",")}`,
     `--allow-write=${scriptTempDir()}`,
   ];
+}
+
+/**
+ * `HOOKS_DIR` as given and, when it is (or passes through) a symlink, its
+ * real path too: scripts are looked up under the real one.
+ */
+export function hooksDirPaths(dir: string): string[] {
+  try {
+    const real = Deno.realPathSync(dir);
+    return real === dir ? [dir] : [dir, real];
+  } catch {
+    return [dir];
+  }
 }
 
 if (import.meta.main && Deno.args.includes("--start")) {

@@ -389,6 +389,13 @@ export function loadConfig(env: Env): Config {
       "denokv",
     ),
   };
+  if (config.hooksDir !== null && /[\s,]/.test(config.hooksDir)) {
+    problems.push(
+      `HOOKS_DIR must be a path without spaces or commas (permission flags list paths with commas): current value is ${
+        JSON.stringify(config.hooksDir)
+      }`,
+    );
+  }
   if (config.hooksDir !== null && deploy) {
     problems.push(
       "HOOKS_DIR is set, but Deno Deploy cannot run scripts: unset it there",

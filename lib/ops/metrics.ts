@@ -361,11 +361,11 @@ export function createMetrics(
   m.counter("webhook_rejections_total", "Webhook requests refused, by reason.");
   m.counter(
     "webhook_handler_runs_total",
-    "Handler attempts, by event and result (ok/error/timeout).",
+    "Runs of each handler and hook script, by event, handler and result (ok/error/timeout).",
   );
   m.histogram(
     "webhook_handler_duration_seconds",
-    "Time spent running the handlers of one delivery attempt.",
+    "Time one handler or hook script ran, by event and handler.",
     HANDLER_BUCKETS,
   );
   return m;

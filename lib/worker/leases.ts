@@ -43,6 +43,17 @@ export interface HeldLease {
   readonly leased: DeliveryRecord;
   /** The record's latest entry: commit the outcome against this. */
   entry: Deno.KvEntry<DeliveryRecord>;
+  /**
+   * Aborted when the lease is lost while held: another worker took the
+   * record (its lease lapsed: renewals kept failing, the process stalled).
+   * The run must stop, so that it does not go on beside the new one.
+   */
+  readonly lost: AbortSignal;
+}
+
+/** A held lease with the controller of its {@link HeldLease.lost} signal. */
+interface Held extends HeldLease {
+  readonly losing: AbortController;
 }
 
 /** Options of {@link createLeaseKeeper}. */
@@ -146,7 +157,7 @@ async function renewOne(
  */
 export function createLeaseKeeper(options: LeaseKeeperOptions): LeaseKeeper {
   const { store, log, leaseMs = LEASE_MS } = options;
-  const held = new Map<string, HeldLease>();
+  const held = new Map<string, Held>();
   let timer: ReturnType<typeof setTimeout> | undefined;
 
   function schedule(): void {
@@ -167,13 +178,24 @@ export function createLeaseKeeper(options: LeaseKeeperOptions): LeaseKeeper {
       try {
         if (await renewOne(store, lease, until)) return true;
         // Recorded meanwhile, or taken by another worker: stop renewing.
-        if (held.get(lease.leased.id) === lease) held.delete(lease.leased.id);
+        if (held.get(lease.leased.id) === lease) {
+          held.delete(lease.leased.id);
+          lease.losing.abort(
+            new Error("the lease was lost: it runs elsewhere"),
+          );
+        }
       } catch (err) {
         // Tried again at the next pass, while the lease lasts.
         log.error("lease renewal failed", {
           delivery: lease.leased.id,
           error: describeError(err),
         });
+        const expiry = lease.entry.value.dueAt;
+        if (expiry !== null && store.now() >= expiry) {
+          lease.losing.abort(
+            new Error("the lease lapsed: renewals failed until it expired"),
+          );
+        }
       }
       return false;
     }));
@@ -182,7 +204,13 @@ export function createLeaseKeeper(options: LeaseKeeperOptions): LeaseKeeper {
 
   return {
     hold(entry) {
-      const lease: HeldLease = { leased: entry.value, entry };
+      const losing = new AbortController();
+      const lease: Held = {
+        leased: entry.value,
+        entry,
+        losing,
+        lost: losing.signal,
+      };
       held.set(entry.value.id, lease);
       schedule();
       return lease;

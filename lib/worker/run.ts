@@ -28,13 +28,7 @@ import type { DeliveryRecord } from "../store/types.ts";
 import type { DeliveryStore } from "../store/store.ts";
 import type { GitHubHost } from "../github/client.ts";
 import { goneInstallation, installationOf } from "../github/refs.ts";
-import {
-  findScripts,
-  scriptCandidates,
-  type ScriptJob,
-  type ScriptRun,
-  type ScriptRunner,
-} from "./scripts.ts";
+import type { ScriptJob, ScriptRun, ScriptRunner } from "./scripts.ts";
 
 /** What the accepting request already holds of a delivery (the fast path). */
 export interface LocalDelivery {
@@ -220,9 +214,6 @@ export interface RunContext {
   scripts?: ScriptStage | undefined;
 }
 
-/** The step a result is attributed to when the scripts' token cannot be had. */
-export const TOKEN_STEP = "(scripts' GITHUB_TOKEN)";
-
 /**
  * Folds the scripts' reports into the handlers' result: the attempt fails
  * with the first script that failed (a timeout when it ran out of time); a
@@ -272,20 +263,9 @@ async function runScripts(
     : decodePayload(job.body, job.kind);
   const json = payloadJson(job.body, job.kind);
   if (!decoded.ok || json === null) return result;
-  const candidates = scriptCandidates(job.event, decoded.payload);
-  if ((await findScripts(stage.dir, candidates)).length === 0) return result;
   let token: string | undefined;
-  try {
+  const getToken = async () =>
     token = await stage.token(installationOf(decoded.payload), signal);
-  } catch (err) {
-    return {
-      outcome: "error",
-      ms: result.ms,
-      error: `no token for the scripts: ${describeError(err)}`,
-      handler: TOKEN_STEP,
-      ...(result.runs ? { runs: result.runs } : {}),
-    };
-  }
   const scriptJob: ScriptJob = {
     event: job.event,
     action: job.action,
@@ -294,7 +274,7 @@ async function runScripts(
     json,
     payload: decoded.payload,
   };
-  const runs = await stage.runner.run(scriptJob, token, signal);
+  const runs = await stage.runner.run(scriptJob, getToken, signal);
   if (token !== undefined) {
     for (const run of runs) run.output = redact(run.output, token);
   }
@@ -314,21 +294,21 @@ export const REDACTED = "[redacted]";
  * import { redact } from "./run.ts";
  * const out = new TextEncoder().encode("token=ghs_abc!");
  * new TextDecoder().decode(redact(out, "ghs_abc")); // "token=[redacted]!"
+ * const cut = new TextEncoder().encode("_abc and more");
+ * new TextDecoder().decode(redact(cut, "ghs_abc")); // "[redacted] and more"
  * ```
  */
 export function redact(output: Uint8Array, secret: string): Uint8Array {
   const needle = new TextEncoder().encode(secret);
-  if (needle.length === 0 || output.length < needle.length) return output;
-  const parts: Uint8Array[] = [];
+  if (needle.length === 0) return output;
   const mark = new TextEncoder().encode(REDACTED);
-  let from = 0;
-  let i = output.indexOf(needle[0]!, 0);
-  while (i !== -1 && i + needle.length <= output.length) {
-    let match = true;
-    for (let j = 1; j < needle.length && match; j++) {
-      match = output[i + j] === needle[j];
-    }
-    if (match) {
+  const parts: Uint8Array[] = [];
+  // The kept tail may begin inside the secret: its end goes too.
+  const cut = tailOverlap(output, needle);
+  if (cut > 0) parts.push(mark);
+  let from = cut;
+  for (let i = output.indexOf(needle[0]!, from); i !== -1;) {
+    if (startsAt(output, needle, i)) {
       parts.push(output.subarray(from, i), mark);
       from = i + needle.length;
       i = output.indexOf(needle[0]!, from);
@@ -336,14 +316,33 @@ export function redact(output: Uint8Array, secret: string): Uint8Array {
   }
   if (parts.length === 0) return output;
   parts.push(output.subarray(from));
-  const total = parts.reduce((n, p) => n + p.length, 0);
-  const out = new Uint8Array(total);
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let at = 0;
   for (const p of parts) {
     out.set(p, at);
     at += p.length;
   }
   return out;
+}
+
+/** Whether `needle` is at `at` in `bytes`. */
+function startsAt(bytes: Uint8Array, needle: Uint8Array, at: number): boolean {
+  if (at + needle.length > bytes.length) return false;
+  for (let j = 0; j < needle.length; j++) {
+    if (bytes[at + j] !== needle[j]) return false;
+  }
+  return true;
+}
+
+/**
+ * How many bytes `output` starts with that end `needle` (4 or more, fewer
+ * than all of it): a secret cut by the start of the kept tail.
+ */
+function tailOverlap(output: Uint8Array, needle: Uint8Array): number {
+  for (let k = Math.min(needle.length - 1, output.length); k >= 4; k--) {
+    if (startsAt(output, needle.subarray(needle.length - k), 0)) return k;
+  }
+  return 0;
 }
 
 /**

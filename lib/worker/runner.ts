@@ -137,7 +137,16 @@ export async function missingScriptPermissions(
   const missing: string[] = [];
   const query = (d: Deno.PermissionDescriptor) =>
     Deno.permissions.querySync(d).state === "granted";
-  if (!query({ name: "read", path: dir })) missing.push(`--allow-read=${dir}`);
+  let real = dir;
+  try {
+    real = query({ name: "read", path: dir }) ? await Deno.realPath(dir) : dir;
+  } catch { /* checked below, when the app is made */ }
+  const unreadable = [dir, real].filter((path, i, all) =>
+    all.indexOf(path) === i && !query({ name: "read", path })
+  );
+  if (unreadable.length > 0) {
+    missing.push(`--allow-read=${unreadable.join(",")}`);
+  }
   if (!query({ name: "write", path: tempDir })) {
     missing.push(`--allow-write=${tempDir}`);
   }

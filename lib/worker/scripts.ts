@@ -93,10 +93,15 @@ export interface ScriptsOptions {
 
 /** Runs a delivery's scripts; see {@link createScriptRunner}. */
 export interface ScriptRunner {
-  /** Looks the delivery's scripts up and runs them in order, stopping at the first failure. */
+  /**
+   * Looks the delivery's scripts up and runs them in order, stopping at the
+   * first failure. `token` (the scripts' `GITHUB_TOKEN`) may be a function,
+   * called only when there is a script to run; when it rejects, the run is
+   * one failed report, `(GITHUB_TOKEN)`.
+   */
   run(
     job: ScriptJob,
-    token: string | undefined,
+    token: string | undefined | (() => Promise<string | undefined>),
     signal: AbortSignal,
   ): Promise<ScriptRun[]>;
   /** Kills every running script's group and resolves when they are reaped. */
@@ -205,7 +210,8 @@ function isMissing(err: unknown): boolean {
  * a regular file with an execute bit, resolving (symlinks included) inside
  * `realPath(dir)`. A missing candidate is skipped silently; a present one
  * that cannot run (a directory, not executable, a symlink out of the folder
- * or a broken one) is skipped with a warning on `log` naming why. Never
+ * or a broken one) is skipped with a warning on `log` naming why; one this
+ * process may not look at (its permissions) is added to `denied`. Never
  * rejects: an unreadable `dir` gives no scripts and a warning.
  *
  * @example
@@ -218,6 +224,7 @@ export async function findScripts(
   dir: string,
   candidates: string[],
   log: Logger = NULL_LOGGER,
+  denied: string[] = [],
 ): Promise<{ handler: string; path: string }[]> {
   let realDir: string;
   try {
@@ -235,7 +242,8 @@ export async function findScripts(
       if (reason === null) found.push({ handler, path: real });
       else log.warn("hook script skipped", { handler, reason });
     } catch (err) {
-      if (!isMissing(err)) {
+      if (err instanceof Deno.errors.NotCapable) denied.push(handler);
+      else if (!isMissing(err)) {
         log.warn("hook script skipped", {
           handler,
           reason: describeError(err),
@@ -814,14 +822,35 @@ export function createScriptRunner(options: ScriptsOptions): ScriptRunner {
 
   async function run(
     job: ScriptJob,
-    token: string | undefined,
+    token: string | undefined | (() => Promise<string | undefined>),
     signal: AbortSignal,
   ): Promise<ScriptRun[]> {
     const dir = await resolveDir();
     if (typeof dir !== "string") return [dir];
+    const started = performance.now();
     const candidates = scriptCandidates(job.event, job.payload);
-    const scripts = await findScripts(dir, candidates, log);
-    const env = scriptEnv(options.baseEnv, job, token);
+    const denied: string[] = [];
+    const scripts = await findScripts(dir, candidates, log, denied);
+    if (denied.length > 0) {
+      // Not knowing whether it exists must not pass the delivery without it.
+      return [notStarted(
+        denied[0]!,
+        started,
+        `not allowed to look it up: add ${dir} to --allow-read (deno task flags prints the flags)`,
+      )];
+    }
+    if (scripts.length === 0) return [];
+    let given: string | undefined;
+    try {
+      given = typeof token === "function" ? await token() : token;
+    } catch (err) {
+      return [notStarted(
+        "(GITHUB_TOKEN)",
+        started,
+        `no token for the scripts: ${describeError(err)}`,
+      )];
+    }
+    const env = scriptEnv(options.baseEnv, job, given);
     const stop = AbortSignal.any([signal, closing.signal]);
     const runs: ScriptRun[] = [];
     for (const script of scripts) {

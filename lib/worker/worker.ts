@@ -431,7 +431,12 @@ async function runOne(
   // The latest entry: a waiting lease's attempt was counted since it was taken.
   const record = held.entry.value;
   const log = deliveryLog(parts.log, record);
-  const result = await runDelivery(record, local, log, parts.run);
+  // A lease lost mid-run stops the run: it goes on elsewhere.
+  const signal = AbortSignal.any([parts.run.signal, held.lost]);
+  const result = await runDelivery(record, local, log, {
+    ...parts.run,
+    signal,
+  });
   countRun(parts.metrics, record.event, result);
   const recording: Promise<void> = saveReports(parts, record, result, log)
     .then(() => recordOutcome(held.entry, result, log, parts.outcomes))

@@ -1149,3 +1149,37 @@ Deno.test({
     );
   },
 });
+
+Deno.test("loadConfig() checks the script hook variables", () => {
+  const config = loadConfig({
+    GITHUB_WEBHOOK_SECRET: "It's a Secret to Everybody",
+    HOOKS_DIR: "./hooks",
+    HOOKS_ENV: "DEPLOY_HOST, SSH_AUTH_SOCK",
+    SERIALIZE_BY: "branch",
+  });
+  assert.equal(config.hooksDir, "./hooks");
+  assert.deepEqual(config.hooksEnv, ["DEPLOY_HOST", "SSH_AUTH_SOCK"]);
+  assert.equal(config.serializeBy, "branch");
+  assert.throws(
+    () =>
+      loadConfig({
+        GITHUB_WEBHOOK_SECRET: "It's a Secret to Everybody",
+        HOOKS_DIR: "/srv/my hooks",
+        HOOKS_ENV: "ADMIN_TOKEN,GITHUB_TOKEN,HOOKGATE_X,1BAD",
+        SERIALIZE_BY: "org",
+      }),
+    (err: Error) => {
+      for (
+        const text of [
+          "HOOKS_DIR must be a path without spaces",
+          "HOOKS_ENV holds ADMIN_TOKEN: secrets are never passed",
+          "HOOKS_ENV holds GITHUB_TOKEN: hookgate sets it",
+          "HOOKS_ENV holds HOOKGATE_X",
+          'HOOKS_ENV holds "1BAD"',
+          "SERIALIZE_BY",
+        ]
+      ) assert.ok(err.message.includes(text), `${text} in ${err.message}`);
+      return true;
+    },
+  );
+});

@@ -107,6 +107,9 @@ Deno.test("renew() stops renewing a lease whose outcome is recorded or that anot
   assert.ok(await other.lease("b", 7_000));
   assert.equal(await t.leases.renew(), 0);
   assert.equal(t.leases.size, 0, "neither is held any more");
+  // b's run must stop: it goes on in the other process.
+  const b = (await t.store.getEntry("b")).value;
+  assert.equal(b?.owner, other.owner);
   assert.equal((await t.store.get("a"))?.status, "done");
   assert.equal((await t.store.get("b"))?.owner, other.owner, "left alone");
 });
@@ -154,4 +157,21 @@ Deno.test("the renewal timer runs only while leases are held", async () => {
   // With nothing held the timer ends on its own: the test's op sanitizer
   // would report one still pending.
   await new Promise((r) => setTimeout(r, 30));
+});
+
+Deno.test("a lease lost while held aborts its lost signal, so that its run stops", async () => {
+  using t = await setup();
+  const a = await t.held("a");
+  assert.equal(a.lost.aborted, false);
+  t.clock.now = 4_000;
+  const other = new DeliveryStore({
+    kv: t.kv,
+    ttlMs: 60_000,
+    maxAttempts: 3,
+    now: () => 4_000,
+  });
+  assert.ok(await other.lease("a", 7_000));
+  await t.leases.renew();
+  assert.equal(a.lost.aborted, true);
+  assert.match(String(a.lost.reason), /lost/);
 });

@@ -1120,3 +1120,30 @@ Deno.test("under --allow-run=<script> alone only the script is killed, with one 
     await removeAll(dir, tmp);
   }
 });
+
+Deno.test("createScriptRunner() asks for the token only when a script runs, and a token that cannot be had fails the run", async () => {
+  const { dir, tmp } = await folders();
+  try {
+    const runner = createScriptRunner(optionsOf(dir, tmp));
+    let asked = 0;
+    const token = () => {
+      asked++;
+      return Promise.reject(new Error("mint failed"));
+    };
+    assert.deepEqual(await runner.run(jobOf(), token, never), []);
+    assert.equal(asked, 0, "no script: no token asked for");
+    await script(dir, "push", "echo hi");
+    const runs = await runner.run(jobOf(), token, never);
+    assert.equal(asked, 1);
+    assert.deepEqual(runs.map((r) => [r.handler, r.ok]), [[
+      "(GITHUB_TOKEN)",
+      false,
+    ]]);
+    assert.match(
+      runs[0]!.error ?? "",
+      /no token for the scripts: .*mint failed/,
+    );
+  } finally {
+    await removeAll(dir, tmp);
+  }
+});
