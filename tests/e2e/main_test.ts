@@ -284,9 +284,13 @@ Deno.test("two processes on one KV file share deliveries and dedupe across each 
       20_000,
       "all 30 done",
     );
-    const outcomes = [...a.lines, ...b.lines]
-      .filter((l) => l.includes('"msg":"delivery done"'))
-      .map((l) => JSON.parse(l).delivery as string);
+    // Each outcome's log line follows its commit: give the last ones time.
+    const doneLines = () =>
+      [...a.lines, ...b.lines].filter((l) =>
+        l.includes('"msg":"delivery done"')
+      );
+    await waitFor(() => doneLines().length >= 30, 5000, "30 outcome lines");
+    const outcomes = doneLines().map((l) => JSON.parse(l).delivery as string);
     assert.equal(outcomes.length, 30, "each handled once");
     assert.equal(new Set(outcomes).size, 30);
     const handledByA = a.lines.filter((l) =>
