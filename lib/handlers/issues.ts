@@ -40,12 +40,12 @@ import type { IssuesEvent } from "./github_types.ts";
 export function opened(ctx: HandlerContext<IssuesEvent>): void {
   const { issue, repository, sender } = ctx.payload;
   ctx.log.info("issue opened", {
-    repository: repository.full_name,
-    number: issue.number,
-    title: issue.title,
-    author: issue.user?.login,
-    labels: (issue.labels ?? []).map((label) => label.name),
-    sender: sender.login,
+    repository: repository?.full_name,
+    number: issue?.number,
+    title: issue?.title,
+    author: issue?.user?.login,
+    labels: (issue?.labels ?? []).map((label) => label.name),
+    sender: sender?.login,
   });
   // To answer the issue, call GitHub's API with the handler's signal:
   //
@@ -92,10 +92,10 @@ export function closed(ctx: HandlerContext<IssuesEvent>): void {
     ctx.log.warn("retrying issues.closed", { attempt: ctx.attempt });
   }
   ctx.log.info("issue closed", {
-    repository: repository.full_name,
-    number: issue.number,
-    reason: issue.state_reason ?? undefined,
-    closed_by: sender.login,
+    repository: repository?.full_name,
+    number: issue?.number,
+    reason: issue?.state_reason ?? undefined,
+    closed_by: sender?.login,
   });
 }
 
@@ -125,8 +125,8 @@ export function closed(ctx: HandlerContext<IssuesEvent>): void {
 export function reopened(ctx: HandlerContext<IssuesEvent>): void {
   const { issue, repository, sender } = ctx.payload;
   ctx.log.info("issue reopened", {
-    repository: repository.full_name,
-    number: issue.number,
-    reopened_by: sender.login,
+    repository: repository?.full_name,
+    number: issue?.number,
+    reopened_by: sender?.login,
   });
 }

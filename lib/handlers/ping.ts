@@ -43,8 +43,8 @@ export default function ping(ctx: HandlerContext<PingEvent>): void {
   // a payload cannot forge a log line. Never log the whole payload.
   ctx.log.info("ping received", {
     hook_id,
-    hook_type: hook.type,
-    events: hook.events,
+    hook_type: hook?.type,
+    events: hook?.events,
     zen,
     repository: repository?.full_name,
   });

@@ -41,14 +41,14 @@ import type { PullRequestEvent } from "./github_types.ts";
 export function opened(ctx: HandlerContext<PullRequestEvent>): void {
   const { number, pull_request: pr, repository } = ctx.payload;
   ctx.log.info("pull request opened", {
-    repository: repository.full_name,
+    repository: repository?.full_name,
     number,
-    title: pr.title,
-    author: pr.user?.login,
-    draft: pr.draft ?? false,
-    head: pr.head.ref,
-    base: pr.base.ref,
-    sha: pr.head.sha,
+    title: pr?.title,
+    author: pr?.user?.login,
+    draft: pr?.draft ?? false,
+    head: pr?.head?.ref,
+    base: pr?.base?.ref,
+    sha: pr?.head?.sha,
   });
 }
 
@@ -84,9 +84,9 @@ export function opened(ctx: HandlerContext<PullRequestEvent>): void {
 export function synchronize(ctx: HandlerContext<PullRequestEvent>): void {
   const { number, before, after, pull_request: pr, repository } = ctx.payload;
   ctx.log.info("pull request updated", {
-    repository: repository.full_name,
+    repository: repository?.full_name,
     number,
-    sha: pr.head.sha,
+    sha: pr?.head?.sha,
     before,
     after,
     attempt: ctx.attempt,
@@ -130,12 +130,12 @@ export function synchronize(ctx: HandlerContext<PullRequestEvent>): void {
  */
 export function closed(ctx: HandlerContext<PullRequestEvent>): void {
   const { number, pull_request: pr, repository, sender } = ctx.payload;
-  ctx.log.info(pr.merged ? "pull request merged" : "pull request closed", {
-    repository: repository.full_name,
+  ctx.log.info(pr?.merged ? "pull request merged" : "pull request closed", {
+    repository: repository?.full_name,
     number,
-    merged: pr.merged ?? false,
-    merge_commit_sha: pr.merged ? pr.merge_commit_sha : undefined,
-    by: sender.login,
+    merged: pr?.merged ?? false,
+    merge_commit_sha: pr?.merged ? pr?.merge_commit_sha : undefined,
+    by: sender?.login,
   });
 }
 
@@ -166,8 +166,8 @@ export function closed(ctx: HandlerContext<PullRequestEvent>): void {
 export function ready_for_review(ctx: HandlerContext<PullRequestEvent>): void {
   const { number, pull_request: pr, repository } = ctx.payload;
   ctx.log.info("pull request ready for review", {
-    repository: repository.full_name,
+    repository: repository?.full_name,
     number,
-    reviewers: pr.requested_reviewers.map((user) => user.login),
+    reviewers: (pr?.requested_reviewers ?? []).map((user) => user.login),
   });
 }

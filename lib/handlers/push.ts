@@ -47,18 +47,18 @@ export default function push(ctx: HandlerContext<PushEvent>): void {
     repository,
   } = ctx.payload;
   ctx.log.info("push received", {
-    repository: repository.full_name,
+    repository: repository?.full_name,
     ref,
     // GitHub lists at most 2048 commits; `before`/`after` bound the range.
-    commits: commits.length,
-    pusher: pusher.name,
+    commits: commits?.length ?? 0,
+    pusher: pusher?.name,
     created,
     deleted,
     forced,
     before,
     after,
   });
-  if (ref.startsWith("refs/heads/") && !deleted) {
+  if (typeof ref === "string" && ref.startsWith("refs/heads/") && !deleted) {
     const branch = ref.slice("refs/heads/".length);
     // A real handler would start work here, for example:
     //   if (branch === repository.default_branch) await deploy(after, ctx.signal);
