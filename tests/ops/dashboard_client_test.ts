@@ -321,3 +321,40 @@ Deno.test("visibleText() writes bidirectional-control characters as escapes and 
     });
   }
 });
+
+Deno.test("runLabel() names the attempt, the script or handler, how it ended and its time", () => {
+  const base = { attempt: 2, ms: 1500, ok: false } as const;
+  assert.equal(
+    client.runLabel({
+      ...base,
+      handler: "push-app-main",
+      kind: "script",
+      exitCode: 3,
+      signal: null,
+    }),
+    "#2 script push-app-main · exit 3 · 1.50 s",
+  );
+  assert.equal(
+    client.runLabel({
+      ...base,
+      handler: "deploy",
+      kind: "script",
+      exitCode: null,
+      signal: "SIGKILL",
+    }),
+    "#2 script deploy · killed by SIGKILL · 1.50 s",
+  );
+  assert.equal(
+    client.runLabel({ ...base, ok: true, handler: "push", kind: "handler" }),
+    "#2 push · ok · 1.50 s",
+  );
+});
+
+Deno.test("detailFields() shows an ordered delivery's key and what it waits for", () => {
+  const fields = new Map(
+    detailFields(detail({ orderKey: "octo/app", after: "d-0" })),
+  );
+  assert.equal(fields.get("Order key"), "octo/app");
+  assert.equal(fields.get("Waits for"), "d-0");
+  assert.equal(new Map(detailFields(detail())).has("Waits for"), false);
+});
