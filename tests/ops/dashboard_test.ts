@@ -987,3 +987,87 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "the dashboard in headless chromium shows a hook script's runs and output as text",
+  ignore: CHROMIUM === null,
+  async fn() {
+    const hooks = await Deno.makeTempDir({ prefix: "hookgate-dash-hooks-" });
+    await Deno.writeTextFile(
+      `${hooks}/star`,
+      `#!/bin/sh\necho '<img src=x onerror="document.title=1">'\necho 'deploy \u202Edone' >&2\nexit 4\n`,
+    );
+    await Deno.chmod(`${hooks}/star`, 0o755);
+    const kv = await Deno.openKv(":memory:");
+    const app = await createApp({
+      config: testConfig({
+        ADMIN_TOKEN: TOKEN,
+        HOOKS_DIR: hooks,
+        MAX_ATTEMPTS: "1",
+      }),
+      log: captureLogger("info").log,
+      kv,
+      registry: {},
+    });
+    const stop = new AbortController();
+    app.start(stop.signal);
+    const server = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen() {} },
+      (request, info) => app.fetch(request, info),
+    );
+    const base = `http://127.0.0.1:${server.addr.port}`;
+    const browser = await launchChromium(CHROMIUM!);
+    try {
+      const id = "5c0ffee0-ae60-11ef-9e4b-8f0a2b4c6d10";
+      const res = await fetch(
+        await deliveryRequest({
+          url: `${base}/webhook`,
+          id,
+          event: "star",
+          body: JSON.stringify({
+            action: "created",
+            repository: { id: 1, name: "app", full_name: "octo/app" },
+            sender: { login: "mona", type: "User" },
+          }),
+        }),
+      );
+      assert.equal(res.status, 202);
+      await res.body?.cancel();
+      await waitFor(
+        async () => (await app.store.get(id))?.status === "dead",
+        10_000,
+        "the script's failure recorded",
+      );
+      const page = await browser.newPage({ headers: { authorization: BASIC } });
+      await page.goto(`${base}/dashboard`);
+      await page.waitForFunction(
+        `document.querySelectorAll("#rows tr").length === 1`,
+        5000,
+        "the row",
+      );
+      await page.click(rowSelector(id));
+      const runs = await page.waitForFunction<string>(
+        `(() => { const b = document.getElementById("d-runs-box"); return !b.hidden && document.getElementById("d-runs").innerText; })()`,
+        5000,
+        "the runs",
+      );
+      assert.match(runs, /#1 script star · exit 4/);
+      assert.ok(runs.includes('<img src=x onerror="document.title=1">'));
+      assert.ok(runs.includes("deploy \\u202Edone"));
+      assert.equal(
+        await page.evaluate(`document.querySelectorAll("#d-runs img").length`),
+        0,
+        "output is text, never markup",
+      );
+      await page.close();
+    } finally {
+      await browser.close();
+      stop.abort();
+      await app.close(500);
+      await server.shutdown();
+      kv.close();
+      await Deno.remove(hooks, { recursive: true });
+    }
+  },
+});
