@@ -51,13 +51,14 @@ export interface ListenAddress {
 }
 
 /**
- * The seat of a process: one listen address on one host, with one KV file.
+ * The seat of a process: one listen address on one host, with one KV.
  * Only one live process can listen there, so a process that takes a seat
  * knows that the one that had it before is gone, and takes its leases back
  * at once rather than waiting for them to lapse. `host` tells containers
- * apart that share a KV file (`HOSTNAME`). Null when there is none: a KV
- * that is not a file of this host (`:memory:`, KV Connect, the managed KV),
- * or port 0 (a new port each start).
+ * apart that share a KV file (`HOSTNAME`), and hosts that share a KV
+ * Connect URL: over KV Connect there is a seat only with a `host`. Null
+ * when there is none: `:memory:`, the managed KV, a URL without a host
+ * name, or port 0 (a new port each start).
  *
  * @example
  * ```ts
@@ -65,6 +66,7 @@ export interface ListenAddress {
  * seatOf("/srv/data/hookgate.kv", { hostname: "0.0.0.0", port: 8000 }, "web-1");
  * // "web-1 0.0.0.0:8000 /srv/data/hookgate.kv"
  * seatOf(":memory:", { hostname: "0.0.0.0", port: 8000 }); // null
+ * seatOf("https://kv.example.com", { hostname: "0.0.0.0", port: 8000 }); // null: which host?
  * ```
  */
 export function seatOf(
@@ -72,9 +74,9 @@ export function seatOf(
   addr: ListenAddress,
   host = "",
 ): string | null {
-  const file = kvFile !== "" && kvFile !== ":memory:" &&
-    !/^https?:\/\//.test(kvFile);
-  if (!file || addr.port === 0) return null;
+  const remote = /^https?:\/\//.test(kvFile);
+  const file = kvFile !== "" && kvFile !== ":memory:" && !remote;
+  if ((!file && !(remote && host !== "")) || addr.port === 0) return null;
   return `${host} ${addr.hostname}:${addr.port} ${kvFile}`;
 }
 
@@ -83,6 +85,11 @@ export function seatOf(
  * and `HOSTNAME` when readable without a prompt; null when there is none.
  */
 function currentSeat(kvPath: string, addr: ListenAddress): string | null {
+  const granted =
+    Deno.permissions.querySync({ name: "env", variable: "HOSTNAME" })
+      .state === "granted";
+  const host = granted ? Deno.env.get("HOSTNAME") ?? "" : "";
+  if (/^https?:\/\//.test(kvPath)) return seatOf(kvPath, addr, host);
   if (seatOf(kvPath, addr) === null) return null;
   let real: string;
   try {
@@ -90,10 +97,7 @@ function currentSeat(kvPath: string, addr: ListenAddress): string | null {
   } catch {
     return null; // not readable: no seat, leases lapse instead
   }
-  const granted =
-    Deno.permissions.querySync({ name: "env", variable: "HOSTNAME" })
-      .state === "granted";
-  return seatOf(real, addr, granted ? Deno.env.get("HOSTNAME") ?? "" : "");
+  return seatOf(real, addr, host);
 }
 
 /**

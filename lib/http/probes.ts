@@ -16,6 +16,13 @@ import { READY_KEY } from "../store/keys.ts";
 import { retryLocked } from "../store/kv.ts";
 import type { StoreHealth } from "../store/health.ts";
 import { errorMessage } from "../_util/errors.ts";
+import { withTimeout } from "../_util/timers.ts";
+
+/**
+ * How long `/readyz` waits for KV: a remote KV that is down never answers
+ * (Deno's client retries for ever), and a probe must answer.
+ */
+const KV_PROBE_MS = 2000;
 import { jsonResponse } from "./responses.ts";
 
 /** The answer of a readiness probe. */
@@ -152,7 +159,11 @@ export function createReadiness(
     } else checks.allowlist = { ready: true, mode: "off" };
     try {
       if (isClosed()) throw new Error("closed");
-      await retryLocked(() => kv.get(READY_KEY));
+      await withTimeout(
+        retryLocked(() => kv.get(READY_KEY)),
+        KV_PROBE_MS,
+        "the KV",
+      );
       checks.kv = { ready: true };
     } catch (err) {
       ready = false;
@@ -160,7 +171,8 @@ export function createReadiness(
       checks.reason ??= KV_DOWN;
     }
     if (health && !isClosed()) {
-      await probe(health);
+      // A probe write still waiting counts once it ends; answer meanwhile.
+      await withTimeout(probe(health), KV_PROBE_MS, "the KV").catch(() => {});
       const writes = health.status();
       if (!writes.healthy) {
         ready = false;

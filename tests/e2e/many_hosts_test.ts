@@ -399,12 +399,17 @@ Deno.test("a process SIGKILLed mid-burst loses nothing it acknowledged, and noth
     );
     assert.ok(acked.size >= 200, `acked ${acked.size}`);
 
-    // Restart it in its seat (same cwd, port and HOSTNAME). Over KV Connect
-    // there is no seat to take (lib/boot.ts seatOf: only a KV file has one),
-    // so its leases lapse (LEASE_MS, 15 s) rather than come back at once.
+    // Restart it in its seat (same port and HOSTNAME on the same KV URL):
+    // it takes the killed process's leases back at once, rather than
+    // leaving them to lapse (LEASE_MS, 15 s).
     const restartedAt = performance.now();
     hosts[0] = await startHost(cwd, kv, "host-a", victim.port);
     await allDone(hosts.map((h) => h.url), acked, 40_000);
+    const reclaim = hosts[0].lines.find((l) =>
+      l.includes("took back the leases of the process this one replaces")
+    );
+    assert.ok(reclaim, "the restarted process took its seat's leases back");
+    assert.ok(JSON.parse(reclaim).reclaimed > 0);
     const doneIn = performance.now() - restartedAt;
 
     const list = await runs(cwd);
@@ -518,15 +523,8 @@ Deno.test("the KV server restarted with its data: receivers answer 503 meanwhile
   }
 });
 
-// Ignored: a lib/ bug. While the KV Connect server is down, `GET /readyz`
-// never answers: lib/http/probes.ts's readiness awaits
-// `retryLocked(() => kv.get(READY_KEY))` (and its write probe `kv.set`) with
-// no deadline, and Deno's remote KV client retries a refused connection
-// without end, so the probe hangs (no answer in 45 s seen) instead of
-// answering 503 `not_ready`. Un-ignore once the probe's KV calls are bounded.
 Deno.test({
   name: "/readyz answers 503 within 5 s while the KV Connect server is down",
-  ignore: true,
   async fn() {
     const cwd = await tempDir("hookgate-hosts-readyz-");
     const kv = await startKv();
