@@ -537,8 +537,8 @@ function storedAt(
  */
 export function remoteTable(rounds: readonly RemoteRound[]): string {
   const rows = [
-    "| round trip | stored/s per process | × first row | p50 ack ms | p99 ack ms | non-2xx | refused commits | largest checks | commits in flight at most | stored per commit | KV reads per stored | hookgate CPU | hookgate µs/stored | KV server CPU | wrk CPU | records in KV ÷ accepted |",
-    "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    "| round trip | stored/s per process | × first row | p50 ack ms | p99 ack ms | non-2xx | refused commits | largest checks | commits in flight at most | mean in flight | stored per commit | KV reads per stored | hookgate CPU | hookgate µs/stored | KV server CPU | wrk CPU | records in KV ÷ accepted |",
+    "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
   ];
   const base = rttsOf(rounds)[0];
   for (const rtt of rttsOf(rounds)) {
@@ -554,12 +554,14 @@ export function remoteTable(rounds: readonly RemoteRound[]): string {
       } | ${rs.reduce((n, r) => n + r.kv.refused, 0)} | ${
         Math.max(...rs.map((r) => r.kv.maxChecks))
       } | ${Math.max(...rs.map((r) => r.kv.maxInFlight))} | ${
-        m((r) => r.stored / Math.max(1, r.atomicWrites)).toFixed(2)
-      } | ${m((r) => r.snapshotReads / Math.max(1, r.stored)).toFixed(2)} | ${
-        fmtPct(m((r) => r.hookgateCpuShare))
-      } | ${m((r) => r.hookgateUsPerStored).toFixed(0)} | ${
-        fmtPct(m((r) => r.kvServerCpuShare))
-      } | ${fmtPct(m((r) => r.wrkCpuShare))} | ${
+        m((r) => r.meanInFlight).toFixed(1)
+      } | ${m((r) => r.stored / Math.max(1, r.atomicWrites)).toFixed(2)} | ${
+        m((r) => r.snapshotReads / Math.max(1, r.stored)).toFixed(2)
+      } | ${fmtPct(m((r) => r.hookgateCpuShare))} | ${
+        m((r) => r.hookgateUsPerStored).toFixed(0)
+      } | ${fmtPct(m((r) => r.kvServerCpuShare))} | ${
+        fmtPct(m((r) => r.wrkCpuShare))
+      } | ${
         fmtRatio(
           Math.min(
             ...rs.map((r) => r.recordsInKv / Math.max(1, r.acceptedTotal)),
@@ -635,8 +637,8 @@ export function remoteTargets(
  */
 export function remoteRepTable(rounds: readonly RemoteRound[]): string {
   const rows = [
-    "| round trip | rep | answered | stored/s | p50 ms | p99 ms | statuses | atomic writes | snapshot reads | refused | max checks | max in flight | backlog at end | records / accepted |",
-    "| ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    "| round trip | rep | answered | stored/s | p50 ms | p99 ms | statuses | atomic writes | check failures | snapshot reads | refused | max checks | max in flight | backlog at end | records / accepted |",
+    "| ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
   ];
   for (const r of rounds) {
     rows.push(
