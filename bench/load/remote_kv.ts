@@ -637,7 +637,7 @@ export function remoteTargets(
  */
 export function remoteRepTable(rounds: readonly RemoteRound[]): string {
   const rows = [
-    "| round trip | rep | answered | stored/s | p50 ms | p99 ms | statuses | atomic writes | check failures | snapshot reads | refused | max checks | max in flight | backlog at end | records / accepted |",
+    "| round trip | rep | answered | stored/s | p50 ms | p99 ms | statuses | atomic writes | check failures | snapshot reads | refused | max checks | max in flight | backlog at end (counted to 10,000) | records / accepted |",
     "| ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
   ];
   for (const r of rounds) {
@@ -647,7 +647,7 @@ export function remoteRepTable(rounds: readonly RemoteRound[]): string {
       } | ${fmtMs(r.p50Ms)} | ${fmtMs(r.p99Ms)} | ${
         Object.entries(r.statuses).map(([k, v]) => `${k}: ${fmtInt(v)}`)
           .join(", ")
-      } | ${fmtInt(r.atomicWrites)} | ${
+      } | ${fmtInt(r.atomicWrites)} | ${fmtInt(r.checkFailures)} | ${
         fmtInt(r.snapshotReads)
       } | ${r.kv.refused} | ${r.kv.maxChecks} | ${r.kv.maxInFlight} | ${
         fmtInt(r.backlog)

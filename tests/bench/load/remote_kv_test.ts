@@ -210,9 +210,16 @@ Deno.test("remoteSection() is headed for issue 15 with the load average and ever
   );
 });
 
-Deno.test("remoteRepTable() lists every round", () => {
-  assert.equal(
-    remoteRepTable([round(0, 1), round(100, 2)]).split("\n").length,
-    4,
-  );
+Deno.test("remoteRepTable() lists every round with a cell for every column", () => {
+  const rows = remoteRepTable([round(0, 1), round(100, 2)]).split("\n");
+  assert.equal(rows.length, 4);
+  const cells = (row: string) => row.split(" | ").length;
+  for (const row of rows) assert.equal(cells(row), cells(rows[0]!));
+  assert.match(rows[2]!, /\| 800 \| 3 \| 20 \|/);
+});
+
+Deno.test("remoteTable() has a cell for every column", () => {
+  const rows = remoteTable([round(0, 1)]).split("\n");
+  const cells = (row: string) => row.split(" | ").length;
+  assert.equal(cells(rows[2]!), cells(rows[0]!));
 });
