@@ -30,6 +30,11 @@
  * (bench/load/report.ts). A dated section goes to bench/RESULTS.md and a
  * summary to bench/README-snippet.md (bench/load/record.ts).
  *
+ * With `--remote-kv` (issue 15) it runs instead hookgate on a KV Connect
+ * URL served by the test server `tests/fixtures/kv_connect/server.ts` at
+ * each round trip of `--rtt` (bench/load/remote_kv.ts), and records its
+ * own section of bench/RESULTS.md.
+ *
  * Deno lets only `--allow-all` read /proc, so /proc files are read with
  * `cat` (hence `--allow-run`; bench/load/proc.ts).
  *
@@ -37,7 +42,7 @@
  */
 
 import { type LoadOptions, parseLoadArgs, USAGE } from "./load/args.ts";
-import { type Children, createChildren, have } from "./load/children.ts";
+import { type Children, createChildren, have, run } from "./load/children.ts";
 import { OUT } from "./load/common.ts";
 import { prepareRequests } from "./load/deliveries.ts";
 import {
@@ -48,7 +53,19 @@ import {
   snippet,
   writeRecord,
 } from "./load/record.ts";
-import { consoleReport, table, targets, threadTable } from "./load/report.ts";
+import {
+  consoleReport,
+  table,
+  targetLines,
+  targets,
+  threadTable,
+} from "./load/report.ts";
+import {
+  remoteSection,
+  remoteTable,
+  remoteTargets,
+  runAllRemote,
+} from "./load/remote_kv.ts";
 import { runAll } from "./load/runs.ts";
 import { summarize } from "./load/summary.ts";
 
@@ -77,6 +94,41 @@ async function checkMachine(): Promise<Machine | null> {
   return m;
 }
 
+/** The remote-KV rounds (issue 15): runs them, prints the report and records it; the exit code. */
+async function benchRemote(
+  children: Children,
+  options: LoadOptions,
+  m: Machine,
+  dataFile: string,
+  logDir: string,
+): Promise<number> {
+  const loadStart = (await run("cat", ["/proc/loadavg"])).trim();
+  console.error(
+    `hookgate remote-KV benchmark: round trips ${
+      options.rtts.join(", ")
+    } ms, ${options.kvLimits} limits, ${options.duration} s × ${options.reps} reps, ${options.connections} connections, warm-up ${options.warmup} s; load average ${loadStart}; wrk output in ${logDir}`,
+  );
+  const rounds = await runAllRemote(children, options, dataFile, logDir)
+    .finally(() => children.killAll());
+  const loadEnd = (await run("cat", ["/proc/loadavg"])).trim();
+  const maxChecks = options.kvLimits === "denokv" ? 10 : 100;
+  console.log(
+    `\n${remoteTable(rounds)}\n\nTargets (issue 15):\n${
+      targetLines(remoteTargets(rounds, maxChecks))
+    }\n\nload average at the end: ${loadEnd}`,
+  );
+  if (!options.record) return 0;
+  const context = {
+    date: m.date,
+    machine: `${m.nproc} cores, ${m.cpu}; Deno ${m.deno}; ${m.wrk} (1 thread)`,
+    commit: await gitHead(),
+    loadStart,
+    loadEnd,
+  };
+  await writeRecord(remoteSection(context, options, rounds), null);
+  return 0;
+}
+
 /** Runs the benchmark `options` ask for, prints the report and records it; the exit code. */
 async function bench(
   children: Children,
@@ -88,6 +140,9 @@ async function bench(
   const stamp = m.date.replace(/[:]/g, "-");
   const logDir = `${OUT}${stamp}`;
   await Deno.mkdir(logDir, { recursive: true });
+  if (options.remoteKv) {
+    return await benchRemote(children, options, m, dataFile, logDir);
+  }
   const commit = await gitHead();
   console.error(
     `hookgate load benchmark: ${options.duration} s × ${options.reps} reps, ${options.connections} connections, warm-up ${options.warmup} s, event ${options.event}; wrk output in ${logDir}`,

@@ -9,11 +9,17 @@
 import { parseArgs } from "node:util";
 import { type Ceiling, CEILINGS, type Server, SERVERS } from "./common.ts";
 
+/** Keep-alive connections of the remote-KV mode unless `--connections` says. */
+export const REMOTE_CONNECTIONS = 256;
+
+/** The KV Connect test server's limits: self-hosted denokv's or Deno Deploy's. */
+export type KvServerLimits = "denokv" | "deploy";
+
 /** The text `--help` prints, and every flag error ends with. */
 export const USAGE = `deno task bench:load [options]
 
   --duration S      seconds of each measured run (default 10)
-  --connections N   keep-alive connections (default 32)
+  --connections N   keep-alive connections (default 32; 256 with --remote-kv)
   --reps N          repetitions of every run (default 3)
   --only LIST       which of a,b,c,d,e,e1 to run (default all)
   --warmup S        seconds of warm-up before each run (default 1; 0: none)
@@ -26,6 +32,13 @@ export const USAGE = `deno task bench:load [options]
                     --no-record (e.g. --env MAX_CONCURRENCY=32)
   --parallel N      run hookgate (c, d) under deno serve --parallel with N
                     isolates on every core (shared with wrk); implies --no-record
+  --remote-kv       instead of a..e1: hookgate on a KV Connect URL served by
+                    tests/fixtures/kv_connect/server.ts with a delay a request
+                    for each round trip of --rtt (issue 15); records its own
+                    section in bench/RESULTS.md (not README-snippet.md)
+  --rtt LIST        round trips in ms for --remote-kv (default 0,20,100)
+  --kv-limits NAME  the KV server's limits for --remote-kv: denokv (10 checks
+                    a commit, the default) or deploy (100)
   --help            this text
 
 Needs wrk (Debian: apt-get install -y wrk) and taskset (util-linux).`;
@@ -56,6 +69,12 @@ export interface LoadOptions {
   extraEnv: Record<string, string>;
   /** The servers and ceilings to run. */
   only: ReadonlySet<Server | Ceiling>;
+  /** Run the remote-KV rounds (issue 15) instead of the servers and ceilings. */
+  remoteKv: boolean;
+  /** The round trips of the remote-KV rounds, ms. */
+  rtts: readonly number[];
+  /** The KV Connect test server's limits in the remote-KV rounds. */
+  kvLimits: KvServerLimits;
   /** Request-file entries kept for the warm-up (at the end of the file). */
   warmupEntries: number;
   /** Request-file entries the measured runs cycle through (from the start). */
@@ -140,6 +159,29 @@ export function parseOnly(list: string): Set<Server | Ceiling> | string {
 }
 
 /**
+ * The comma-separated round trips of `--rtt` (ms, each a non-negative
+ * integer), or the message naming the first that is not one.
+ *
+ * @example
+ * ```ts
+ * import { parseRtts } from "./args.ts";
+ * parseRtts("0, 20,100"); // [0, 20, 100]
+ * parseRtts("20,x"); // "Cannot run as '--rtt' names 'x', not a whole number of ms"
+ * ```
+ */
+export function parseRtts(list: string): number[] | string {
+  const out: number[] = [];
+  for (const item of list.split(",").map((s) => s.trim())) {
+    const n = Number(item);
+    if (item === "" || !Number.isInteger(n) || n < 0) {
+      return `Cannot run as '--rtt' names '${item}', not a whole number of ms`;
+    }
+    out.push(n);
+  }
+  return out;
+}
+
+/**
  * How the request file is shared out: the warm-up gets its own entries at
  * the end (a fifth, at most 100,000; none without a warm-up), so that a
  * measured run never repeats a body the server stored during its warm-up.
@@ -163,8 +205,8 @@ export function splitEntries(
 /**
  * Parses and validates the benchmark's flags. Flag values that are wrong
  * give the first problem's message (checked in the order of the usage
- * text's numbers, then `--env`, then `--only`); unknown flags throw, as
- * `parseArgs` does.
+ * text's numbers, then `--env`, `--only`, `--rtt` and `--kv-limits`);
+ * unknown flags throw, as `parseArgs` does.
  *
  * @example
  * ```ts
@@ -178,7 +220,7 @@ export function parseLoadArgs(args: readonly string[]): ParsedArgs {
     args: [...args],
     options: {
       duration: { type: "string", default: "10" },
-      connections: { type: "string", default: "32" },
+      connections: { type: "string" },
       reps: { type: "string", default: "3" },
       only: { type: "string", default: "a,b,c,d,e,e1" },
       warmup: { type: "string", default: "1" },
@@ -189,6 +231,9 @@ export function parseLoadArgs(args: readonly string[]): ParsedArgs {
       "no-record": { type: "boolean", default: false },
       env: { type: "string", multiple: true, default: [] },
       parallel: { type: "string", default: "1" },
+      "remote-kv": { type: "boolean", default: false },
+      rtt: { type: "string", default: "0,20,100" },
+      "kv-limits": { type: "string", default: "denokv" },
       help: { type: "boolean", default: false },
     },
   });
@@ -201,7 +246,11 @@ export function parseLoadArgs(args: readonly string[]): ParsedArgs {
     return 0;
   };
   const duration = int("duration", flags.duration);
-  const connections = int("connections", flags.connections);
+  const remoteKv = flags["remote-kv"];
+  const connections = int(
+    "connections",
+    flags.connections ?? (remoteKv ? String(REMOTE_CONNECTIONS) : "32"),
+  );
   const reps = int("reps", flags.reps);
   const warmup = int("warmup", flags.warmup, true);
   const requests = int("requests", flags.requests);
@@ -212,6 +261,16 @@ export function parseLoadArgs(args: readonly string[]): ParsedArgs {
   if (typeof extraEnv === "string") return { kind: "error", message: extraEnv };
   const only = parseOnly(flags.only);
   if (typeof only === "string") return { kind: "error", message: only };
+  const rtts = parseRtts(flags.rtt);
+  if (typeof rtts === "string") return { kind: "error", message: rtts };
+  const kvLimits = flags["kv-limits"];
+  if (kvLimits !== "denokv" && kvLimits !== "deploy") {
+    return {
+      kind: "error",
+      message:
+        `Cannot run as '--kv-limits' must be denokv or deploy: current value is ${kvLimits}`,
+    };
+  }
   return {
     kind: "run",
     options: {
@@ -227,6 +286,9 @@ export function parseLoadArgs(args: readonly string[]): ParsedArgs {
       record: !flags["no-record"] && flags.env.length === 0 && parallel === 1,
       extraEnv,
       only,
+      remoteKv,
+      rtts,
+      kvLimits,
       ...splitEntries(requests, warmup),
     },
   };

@@ -231,8 +231,8 @@ export const RESULTS_HEADER = "# Load benchmark results\n\n" +
 
 /**
  * Appends `section` to `bench` + RESULTS.md (with its header if the file
- * is new), writes README-snippet.md there, and aligns both with
- * `deno fmt` (so that `deno task ok` stays clean).
+ * is new), writes README-snippet.md there (unless `snippetText` is null),
+ * and aligns both with `deno fmt` (so that `deno task ok` stays clean).
  *
  * @example
  * ```ts
@@ -242,7 +242,7 @@ export const RESULTS_HEADER = "# Load benchmark results\n\n" +
  */
 export async function writeRecord(
   section: string,
-  snippetText: string,
+  snippetText: string | null,
   bench: string = BENCH,
 ): Promise<void> {
   const resultsPath = `${bench}RESULTS.md`;
@@ -258,13 +258,15 @@ export async function writeRecord(
     `${exists ? "" : RESULTS_HEADER}\n${section}`,
     { append: true },
   );
-  await Deno.writeTextFile(snippetPath, snippetText);
+  if (snippetText !== null) await Deno.writeTextFile(snippetPath, snippetText);
+  const written = snippetText === null
+    ? [resultsPath]
+    : [resultsPath, snippetPath];
   await run(Deno.execPath(), [
     "fmt",
     "--config",
     `${ROOT}deno.json`,
-    resultsPath,
-    snippetPath,
+    ...written,
   ]);
-  console.error(`\nwrote ${resultsPath} and ${snippetPath}`);
+  console.error(`\nwrote ${written.join(" and ")}`);
 }

@@ -3,6 +3,7 @@ import {
   parseEnvPairs,
   parseLoadArgs,
   parseOnly,
+  parseRtts,
   positiveInteger,
   splitEntries,
 } from "../../../bench/load/args.ts";
@@ -170,4 +171,31 @@ Deno.test("splitEntries() keeps a fifth for the warm-up, at most 100,000", () =>
     warmupEntries: 0,
     measuredEntries: 3000,
   });
+});
+
+Deno.test("parseLoadArgs() runs the servers, not the remote-KV rounds, by default", () => {
+  const o = options([]);
+  assert.equal(o.remoteKv, false);
+  assert.deepEqual(o.rtts, [0, 20, 100]);
+  assert.equal(o.kvLimits, "denokv");
+});
+
+Deno.test("parseLoadArgs() gives --remote-kv 256 connections unless --connections says", () => {
+  const o = options(["--remote-kv", "--rtt", "5,50", "--kv-limits", "deploy"]);
+  assert.equal(o.remoteKv, true);
+  assert.equal(o.connections, 256);
+  assert.deepEqual(o.rtts, [5, 50]);
+  assert.equal(o.kvLimits, "deploy");
+  assert.equal(options(["--remote-kv", "--connections", "64"]).connections, 64);
+});
+
+Deno.test("parseLoadArgs() refuses a wrong --rtt or --kv-limits", () => {
+  assert.match(error(["--rtt", "20,-1"]), /'--rtt' names '-1'/);
+  assert.match(error(["--rtt", ""]), /'--rtt' names ''/);
+  assert.match(error(["--kv-limits", "sqlite"]), /denokv or deploy/);
+});
+
+Deno.test("parseRtts() keeps the order and rejects fractions", () => {
+  assert.deepEqual(parseRtts("100,0"), [100, 0]);
+  assert.equal(typeof parseRtts("2.5"), "string");
 });
