@@ -35,6 +35,8 @@ import { createAdminAuth } from "./security/auth.ts";
 
 /** How often workers poll a remote KV, where `kv.watch` wakes them. */
 const REMOTE_POLL_MS = 5000;
+/** The local queue over a remote KV, as a multiple of `MAX_CONCURRENCY`. */
+const REMOTE_QUEUE_FACTOR = 32;
 
 /** Options of {@link createApp}; everything but `config` and `log` has a default. */
 export interface AppOptions {
@@ -177,6 +179,9 @@ export async function createApp(options: AppOptions): Promise<App> {
     scripts,
     // Over a network kv.watch wakes the workers: the poll is a safety net.
     pollMs: isRemoteKv(config.kvPath) ? REMOTE_POLL_MS : 1000,
+    // …and a lease taken from the work index costs a round trip or two: keep
+    // more on the fast path.
+    localQueueFactor: isRemoteKv(config.kvPath) ? REMOTE_QUEUE_FACTOR : 4,
     ...options.worker,
   });
   const meta = config.ipAllowlist === "github"

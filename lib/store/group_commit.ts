@@ -370,6 +370,8 @@ interface Writer {
   inFlight: number;
   /** Order keys with an acceptance in flight, with how many. */
   busy: Map<string, number>;
+  /** With commits apart (several in flight): the next batch is of updates. */
+  updatesNext: boolean;
   /** Commits that stored records. */
   commits: number;
   /** Orders the queue entries this writer makes (see {@link QueueEntry}). */
@@ -545,15 +547,32 @@ function pump(w: Writer): void {
     w.inFlight < w.limits.inFlight &&
     (w.accepts.length > 0 || w.updates.length > 0)
   ) {
-    const batch = takeBatch(w.accepts, w.updates, w.batchMax, {
-      maxChecks: w.limits.maxChecks,
-      maxMutations: w.limits.maxMutations,
-      busy: new Set(w.busy.keys()),
-    });
+    // With several commits in flight, an update's check fails whenever the
+    // record changed in another commit (a renewal beside its outcome), and a
+    // failed check replays the whole batch one by one: acceptances and
+    // updates then go in commits of their own, taking turns.
+    const apart = w.limits.inFlight > 1;
+    const updatesNow = apart && w.updates.length > 0 &&
+      (w.updatesNext || w.accepts.length === 0);
+    const batch = takeBatch(
+      apart && updatesNow ? [] : w.accepts,
+      apart && !updatesNow ? [] : w.updates,
+      w.batchMax,
+      {
+        maxChecks: w.limits.maxChecks,
+        maxMutations: w.limits.maxMutations,
+        busy: new Set(w.busy.keys()),
+      },
+    );
+    w.updatesNext = !updatesNow;
     // What is left waits for a commit of its order key to land.
     if (batch.accepts.length + batch.updates.length === 0) return;
-    w.accepts = batch.restAccepts;
-    w.updates = batch.restUpdates;
+    if (apart && updatesNow) w.updates = batch.restUpdates;
+    else if (apart) w.accepts = batch.restAccepts;
+    else {
+      w.accepts = batch.restAccepts;
+      w.updates = batch.restUpdates;
+    }
     const keys = batch.accepts.flatMap((item) =>
       item.delivery.orderKey === undefined ? [] : [item.delivery.orderKey]
     );
@@ -619,6 +638,7 @@ export function createGroupCommit(options: GroupCommitOptions): GroupCommit {
     limits,
     inFlight: 0,
     busy: new Map(),
+    updatesNext: false,
     commits: 0,
     seq: 0,
   };

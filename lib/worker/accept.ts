@@ -53,7 +53,9 @@ export function createAccept(
       ? received
       : { ...received, orderKey };
     // An ordered delivery is stored queued: the worker leases it in order.
-    const reservation = orderKey === undefined ? worker.reserve() : null;
+    const reservation = orderKey === undefined
+      ? worker.reserve(received.body.byteLength)
+      : null;
     let result;
     try {
       result = await store.accept(

@@ -64,6 +64,11 @@ import {
  * slot). Each lease is short and renewed while it waits (`leases.ts`).
  */
 const LOCAL_QUEUE_FACTOR = 4;
+/**
+ * Bodies larger than this never wait in a local queue longer than
+ * {@link LOCAL_QUEUE_FACTOR} × `MAX_CONCURRENCY` (they are held in memory).
+ */
+const LONG_QUEUE_BODY_MAX = 262_144;
 /** How long the loop waits, unless woken, when every slot is taken. */
 const BUSY_WAIT_MS = 60_000;
 /** How often the queue depth is counted between collections. */
@@ -113,6 +118,13 @@ export interface WorkerOptions {
    * the delivery runs or waits here). @default LEASE_MS (15 s)
    */
   leaseMs?: number;
+  /**
+   * How many deliveries, as a multiple of `maxConcurrency`, this process
+   * keeps leased from acceptance (running or waiting in memory). Over a
+   * remote KV a larger one keeps deliveries on the fast path, where a lease
+   * costs no round trip of its own. @default 4
+   */
+  localQueueFactor?: number;
   /** How often to remove expired records. @default 600_000 (10 minutes) */
   collectEveryMs?: number;
   /** The app's shared deadlines (inline handler timeouts). @default a set of its own */
@@ -137,7 +149,7 @@ export interface Worker {
    * process has enough work or is draining: store it queued instead, for
    * any process).
    */
-  reserve(): Reservation | null;
+  reserve(bytes?: number): Reservation | null;
   /**
    * Takes `seat` (see `boot.ts`) for this process and makes the leases of
    * the process that had it before (dead: this one took its place) due at
@@ -172,6 +184,11 @@ export interface ReserveLimits {
   maxConcurrency: number;
   /** How long a lease lasts unless renewed. */
   leaseMs: number;
+  /**
+   * The local queue's length as a multiple of `maxConcurrency`.
+   * @default LOCAL_QUEUE_FACTOR (4)
+   */
+  queueFactor?: number;
 }
 
 /**
@@ -193,7 +210,8 @@ export function reservedUntil(
   now: number,
   limits: ReserveLimits,
 ): number | null {
-  if (ahead >= limits.maxConcurrency * LOCAL_QUEUE_FACTOR) return null;
+  const factor = limits.queueFactor ?? LOCAL_QUEUE_FACTOR;
+  if (ahead >= limits.maxConcurrency * factor) return null;
   return now + limits.leaseMs;
 }
 
@@ -402,7 +420,11 @@ function workerParts(options: WorkerOptions): WorkerParts {
       collectEveryMs: options.collectEveryMs ?? 600_000,
       owner: store.owner,
     },
-    limits: { maxConcurrency, leaseMs },
+    limits: {
+      maxConcurrency,
+      leaseMs,
+      queueFactor: options.localQueueFactor ?? LOCAL_QUEUE_FACTOR,
+    },
   };
 }
 
@@ -755,10 +777,14 @@ export function createWorker(options: WorkerOptions): Worker {
     wake,
     tick,
     drain: (timeoutMs) => drainWorker(parts, state, timeoutMs),
-    reserve() {
+    reserve(bytes = 0) {
       if (abortRuns.signal.aborted || state.draining) return null;
       const ahead = state.running.size + state.reserved + state.ready.length;
-      const leaseUntil = reservedUntil(ahead, store.now(), parts.limits);
+      // A long local queue is for small bodies: they wait in memory.
+      const limits = bytes > LONG_QUEUE_BODY_MAX
+        ? { ...parts.limits, queueFactor: LOCAL_QUEUE_FACTOR }
+        : parts.limits;
+      const leaseUntil = reservedUntil(ahead, store.now(), limits);
       if (leaseUntil === null) return null;
       state.reserved++;
       // A free slot is promised to it: its lease counts the attempt.
