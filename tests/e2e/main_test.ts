@@ -156,23 +156,43 @@ Deno.test("deno task start prints no runtime warning: every line is a JSON log l
   }
 });
 
+const HOSTILE =
+  new URL("../fixtures/hostile_server.ts", import.meta.url).pathname;
+
 Deno.test("a throwing handler and an unhandled rejection never take the process down", async () => {
-  // `issues` has no `deleted` export, but the `*` handler and the push handler are
-  // real; a payload missing fields makes the push handler throw.
+  // The hostile fixture's `throws` handler throws, and its `floating`
+  // handler leaves a rejection no one handles.
   const server = await startServer({
     ...BASE_ENV,
     KV_PATH: ":memory:",
     MAX_ATTEMPTS: "1",
+  }, {
+    entry: HOSTILE,
+    // The isolates load the fixture's handlers from disk.
+    extraFlags: [
+      `--allow-read=${new URL("../fixtures", import.meta.url).pathname}`,
+    ],
   });
   try {
-    const res = await postDelivery(server.url, {
-      event: "push",
-      id: "broken",
+    const floating = await postDelivery(server.url, {
+      event: "floating",
+      id: "floating",
       body: "{}",
     });
+    assert.equal(floating.status, 202);
+    const res = await postDelivery(server.url, {
+      event: "throws",
+      id: "broken",
+      body: '{"n":1}',
+    });
     assert.equal(res.status, 202);
-    const dead = JSON.parse(await server.waitForLine(/"msg":"delivery dead"/));
-    assert.equal(dead.delivery, "broken");
+    const dead = JSON.parse(
+      await server.waitForLine(/"msg":"delivery dead","delivery":"broken"/),
+    );
+    assert.equal(dead.error, "Error: a handler error");
+    // A floating rejection is logged; its delivery's handler returned.
+    await server.waitForLine(/"msg":"unhandled rejection in a handler"/);
+    await server.waitForLine(/"msg":"delivery done","delivery":"floating"/);
     const health = await fetch(`${server.url}/healthz`);
     assert.equal(health.status, 200);
     await health.body?.cancel();
