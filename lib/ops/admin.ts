@@ -79,7 +79,8 @@ const REPLAY_RETRY_SECONDS = "1";
 
 /**
  * The admin API as a server route: `GET /deliveries?limit=N`,
- * `GET /deliveries/<id>`, `GET /deliveries/<id>/body`, `POST /deliveries/<id>/replay`.
+ * `GET /deliveries/<id>`, `GET /deliveries/<id>/body`, `POST /deliveries/<id>/replay`,
+ * `POST /deliveries/replay` (a filter) and `GET /deliveries/replay/<job>`.
  *
  * @example
  * ```ts
