@@ -1,14 +1,16 @@
 /**
  * The admin API behind `ADMIN_TOKEN`: list deliveries, read one, download
- * its body, replay one. With no token configured every admin path answers
- * 404, as if it did not exist.
+ * its body, replay one, replay many at once (`POST /deliveries/replay` with
+ * a filter; {@link createBulkReplays}). With no token configured every admin
+ * path answers 404, as if it did not exist.
  *
  * The token check, the 401/429 and the cross-site check are
  * `lib/security/auth.ts`'s; reading and re-arming records are the store's.
  * This module maps paths and methods to those, and records to the JSON the
  * contract shows. An id that no delivery could have (the webhook's rule for
  * `X-GitHub-Delivery`) is 404 without asking the store, and concurrent
- * replays of one delivery share one re-arm ({@link createReplays}).
+ * replays of one delivery share one re-arm ({@link createReplays}). A bulk
+ * replay's progress lives in the memory of the process that took it.
  *
  * @module
  */
@@ -28,6 +30,7 @@ import {
 } from "../security/auth.ts";
 import type { DeliveryStore } from "../store/store.ts";
 import { errorMessage } from "../_util/errors.ts";
+import { readCapped } from "../_util/read_capped.ts";
 import type { Logger } from "./log.ts";
 import {
   type DeliveryRecord,
@@ -76,7 +79,8 @@ const REPLAY_RETRY_SECONDS = "1";
 
 /**
  * The admin API as a server route: `GET /deliveries?limit=N`,
- * `GET /deliveries/<id>`, `GET /deliveries/<id>/body`, `POST /deliveries/<id>/replay`.
+ * `GET /deliveries/<id>`, `GET /deliveries/<id>/body`, `POST /deliveries/<id>/replay`,
+ * `POST /deliveries/replay` (a filter) and `GET /deliveries/replay/<job>`.
  *
  * @example
  * ```ts
@@ -96,6 +100,7 @@ export function createAdminRoute(options: AdminOptions): Route {
   const { store, token, wake, log } = options;
   const auth = options.auth ?? createAdminAuth({ token: token ?? "" });
   const replays = createReplays(store);
+  const bulk = createBulkReplays({ store, wake, log });
   return async (request, url, info) => {
     if (!isAdminPath(url.pathname)) return null;
     if (!token) return notFound();
@@ -104,6 +109,8 @@ export function createAdminRoute(options: AdminOptions): Route {
     const parts = adminPathParts(url.pathname);
     if (parts === null) return notFound();
     if (parts.length === 0) return await listDeliveries(store, request, url);
+    const bulkAnswer = await bulkRoute(bulk, parts, request, url);
+    if (bulkAnswer !== null) return bulkAnswer;
     const [id, action, ...rest] = parts;
     if (!id || rest.length > 0) return notFound();
     if (!isDeliveryId(id)) {
@@ -417,4 +424,364 @@ function useGet(): Response {
   return errorResponse(405, "method_not_allowed", "Use GET.", {
     allow: "GET",
   });
+}
+
+// ---------------------------------------------------------------------------
+// Bulk replay: POST /deliveries/replay, GET /deliveries/replay/<job>
+
+/** The statuses a bulk replay may select: the ones a delivery rests in. */
+export const REPLAY_STATUSES = ["dead", "failed", "done", "skipped"] as const;
+
+/** What `POST /deliveries/replay` selects: one status, and optionally an event and a receive-time range (ms, inclusive). */
+export interface ReplayFilter {
+  status: typeof REPLAY_STATUSES[number];
+  event?: string;
+  since?: number;
+  until?: number;
+}
+
+/** The largest filter body `POST /deliveries/replay` reads. */
+export const MAX_FILTER_BYTES = 4096;
+
+/** The most listed deliveries one bulk replay looks at (one record read each). */
+export const MAX_REPLAY_SCAN = 10_000;
+
+/** How many deliveries a bulk replay re-arms before it yields and wakes the worker. */
+export const REPLAY_BATCH = 50;
+
+/** How many re-arms of a batch are in flight at once. */
+const REPLAY_PARALLEL = 10;
+
+/** How many bulk replay jobs a process remembers (the oldest finished go first). */
+const KEPT_JOBS = 20;
+
+const FILTER_FIELDS = ["status", "event", "since", "until"];
+
+/**
+ * An ISO 8601 time as `since`/`until` take it: a date (`2025-01-02`, UTC
+ * midnight) or a date and time with `Z` or an offset; null otherwise.
+ *
+ * @example
+ * ```ts
+ * import { parseIsoTime } from "./admin.ts";
+ * parseIsoTime("1970-01-01T00:00:01Z"); // 1000
+ * parseIsoTime("2025-01-02T03:04:05"); // null: no time zone
+ * parseIsoTime("2025-02-30"); // null: no such day
+ * ```
+ */
+export function parseIsoTime(text: string): number | null {
+  const iso =
+    /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?:Z|[+-](\d{2}):(\d{2})))?$/;
+  const m = iso.exec(text);
+  if (m === null) return null;
+  const [year, month, day, hour, minute, second, offH, offM] = m.slice(1)
+    .map((part) => part === undefined ? 0 : Number(part)) as number[];
+  // Date.parse rolls 2025-02-30 over to March: check the calendar first.
+  const inMonth = new Date(Date.UTC(year!, month! - 1, day!)).getUTCDate();
+  if (month! < 1 || month! > 12 || day! < 1 || inMonth !== day) return null;
+  if (hour! > 23 || minute! > 59 || second! > 59) return null;
+  if (offH! > 23 || offM! > 59) return null;
+  const ms = Date.parse(text);
+  return Number.isFinite(ms) ? ms : null;
+}
+
+/**
+ * The filter of `POST /deliveries/replay` from its body text, or a message
+ * naming what is wrong: not JSON, not an object, an unknown field, a
+ * missing or unknown `status`, an empty `event`, a time that is not ISO
+ * 8601, or `since` after `until`.
+ *
+ * @example
+ * ```ts
+ * import { parseReplayFilter } from "./admin.ts";
+ * parseReplayFilter('{"status":"dead","event":"push"}');
+ * // { ok: true, filter: { status: "dead", event: "push" } }
+ * parseReplayFilter('{"status":"lost"}').ok; // false
+ * ```
+ */
+export function parseReplayFilter(
+  text: string,
+): { ok: true; filter: ReplayFilter } | { ok: false; message: string } {
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    return { ok: false, message: "The body must be a JSON object." };
+  }
+  if (typeof body !== "object" || body === null || Array.isArray(body)) {
+    return { ok: false, message: "The body must be a JSON object." };
+  }
+  const fields = body as Record<string, unknown>;
+  const unknown = Object.keys(fields).find((k) => !FILTER_FIELDS.includes(k));
+  if (unknown !== undefined) {
+    return {
+      ok: false,
+      message: `Unknown field ${
+        JSON.stringify(unknown.slice(0, 40))
+      }: the filter has status, event, since and until.`,
+    };
+  }
+  const { status, event } = fields;
+  if (!REPLAY_STATUSES.includes(status as ReplayFilter["status"])) {
+    return {
+      ok: false,
+      message: `status is ${
+        status === undefined ? "missing" : "not one of the four"
+      }: it must be one of ${REPLAY_STATUSES.join(", ")}.`,
+    };
+  }
+  const filter: ReplayFilter = { status: status as ReplayFilter["status"] };
+  if (event !== undefined) {
+    if (typeof event !== "string" || event === "" || event.length > 100) {
+      return {
+        ok: false,
+        message: "event must be an event name (1 to 100 characters).",
+      };
+    }
+    filter.event = event;
+  }
+  for (const name of ["since", "until"] as const) {
+    const value = fields[name];
+    if (value === undefined) continue;
+    const ms = typeof value === "string" ? parseIsoTime(value) : null;
+    if (ms === null) {
+      return {
+        ok: false,
+        message:
+          `${name} must be an ISO 8601 time such as 2025-01-02T03:04:05Z.`,
+      };
+    }
+    filter[name] = ms;
+  }
+  if (
+    filter.since !== undefined && filter.until !== undefined &&
+    filter.since > filter.until
+  ) return { ok: false, message: "since is later than until." };
+  return { ok: true, filter };
+}
+
+/**
+ * Whether a record is one a bulk replay with `filter` selects (its status
+ * and event; the time range is the listing's).
+ *
+ * @example
+ * ```ts
+ * import { matchesReplayFilter } from "./admin.ts";
+ * matchesReplayFilter({ status: "dead", event: "push" }, { status: "dead" }); // true
+ * matchesReplayFilter({ status: "dead", event: "push" }, { status: "dead", event: "ping" }); // false
+ * ```
+ */
+export function matchesReplayFilter(
+  record: Pick<DeliveryRecord, "status" | "event">,
+  filter: ReplayFilter,
+): boolean {
+  return record.status === filter.status &&
+    (filter.event === undefined || record.event === filter.event);
+}
+
+/** How far a bulk replay has got, as `GET /deliveries/replay/<job>` shows it. */
+export interface ReplayProgress {
+  job: string;
+  /** How many deliveries matched, all of which will be re-armed. */
+  total: number;
+  /** How many are re-armed so far. */
+  replayed: number;
+  /** How many could not be (gone, or the store refused every try). */
+  failed: number;
+  /** True once every matched delivery was tried. */
+  done: boolean;
+  /**
+   * True when more than {@link MAX_REPLAY_SCAN} deliveries were in range:
+   * the rest were not looked at.
+   */
+  truncated: boolean;
+  /** When truncated: the `since` (ISO) of the call that replays the rest. */
+  next?: string;
+}
+
+/** Options of {@link createBulkReplays}. */
+export interface BulkReplayOptions {
+  store: Pick<DeliveryStore, "listReceived" | "rearm">;
+  /** Called after each batch so the worker looks at once. @default none */
+  wake?: (() => void) | undefined;
+  /** Where a job's end, and re-arms that failed, are reported. @default none */
+  log?: Pick<Logger, "warn"> | undefined;
+  /** @default {@link REPLAY_BATCH} */
+  batch?: number;
+  /** @default {@link MAX_REPLAY_SCAN} */
+  maxScan?: number;
+}
+
+/** Bulk replays: start one for a filter, read a job's progress. */
+export interface BulkReplays {
+  /**
+   * Lists what `filter` matches, then re-arms it in the background, in
+   * batches with a yield to the event loop between them; resolves with the
+   * job once the matching is done (`total` known, nothing re-armed yet).
+   * Rejects when the listing does (KV failing).
+   */
+  start(filter: ReplayFilter): Promise<ReplayProgress>;
+  /** A job's progress, or null when this process knows no such job. */
+  progress(job: string): ReplayProgress | null;
+}
+
+/**
+ * Makes the bulk replays of {@link createAdminRoute}. Each re-arm is the
+ * store's `rearm(id, "replay")` (one read and one commit), ten in flight at
+ * a time; after each batch the worker is woken once and the job yields
+ * (`setTimeout(0)`), so webhooks keep being answered meanwhile.
+ *
+ * @example
+ * ```ts
+ * import { createBulkReplays } from "./admin.ts";
+ * import { DeliveryStore } from "../store/store.ts";
+ * const kv = await Deno.openKv(":memory:");
+ * const store = new DeliveryStore({ kv, ttlMs: 60_000, maxAttempts: 3 });
+ * const bulk = createBulkReplays({ store });
+ * const job = await bulk.start({ status: "dead" });
+ * job.total; // 0
+ * kv.close();
+ * ```
+ */
+export function createBulkReplays(options: BulkReplayOptions): BulkReplays {
+  const { store, wake, log } = options;
+  const batch = options.batch ?? REPLAY_BATCH;
+  const maxScan = options.maxScan ?? MAX_REPLAY_SCAN;
+  const jobs = new Map<string, ReplayProgress>();
+
+  async function rearmOne(id: string, job: ReplayProgress): Promise<void> {
+    try {
+      if (await store.rearm(id, "replay")) job.replayed++;
+      else job.failed++;
+    } catch (err) {
+      job.failed++;
+      log?.warn("replay not stored", {
+        delivery: id,
+        job: job.job,
+        error: errorMessage(err),
+      });
+    }
+  }
+
+  async function run(ids: string[], job: ReplayProgress): Promise<void> {
+    for (let i = 0; i < ids.length; i += batch) {
+      const slice = ids.slice(i, i + batch);
+      for (let j = 0; j < slice.length; j += REPLAY_PARALLEL) {
+        await Promise.all(
+          slice.slice(j, j + REPLAY_PARALLEL).map((id) => rearmOne(id, job)),
+        );
+      }
+      wake?.();
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+    job.done = true;
+  }
+
+  function remember(job: ReplayProgress): void {
+    jobs.set(job.job, job);
+    for (const [id, old] of jobs) {
+      if (jobs.size <= KEPT_JOBS) break;
+      if (old.done) jobs.delete(id);
+    }
+  }
+
+  return {
+    async start(filter) {
+      const listed = await store.listReceived(
+        { since: filter.since, until: filter.until },
+        maxScan,
+        (record) => matchesReplayFilter(record, filter),
+      );
+      const job: ReplayProgress = {
+        job: crypto.randomUUID(),
+        total: listed.ids.length,
+        replayed: 0,
+        failed: 0,
+        done: listed.ids.length === 0,
+        truncated: listed.next !== null,
+        ...(listed.next === null
+          ? {}
+          : { next: new Date(listed.next).toISOString() }),
+      };
+      remember(job);
+      if (!job.done) void run(listed.ids, job);
+      return { ...job };
+    },
+    progress(id) {
+      const job = jobs.get(id);
+      return job === undefined ? null : { ...job };
+    },
+  };
+}
+
+/**
+ * `POST /deliveries/replay` and `GET /deliveries/replay/<job>`; null for
+ * any other path (a delivery whose id is `replay` keeps its own paths, but
+ * for a POST to `/deliveries/replay` and its `/replay/<job>` sub-paths).
+ */
+async function bulkRoute(
+  bulk: BulkReplays,
+  parts: string[],
+  request: Request,
+  url: URL,
+): Promise<Response | null> {
+  if (parts[0] !== "replay") return null;
+  if (parts.length === 1) {
+    return request.method === "POST"
+      ? await startBulkReplay(bulk, request, url)
+      : null;
+  }
+  const job = parts[1]!;
+  if (parts.length !== 2 || job === "body" || job === "replay") return null;
+  if (request.method !== "GET") return useGet();
+  const progress = bulk.progress(job);
+  return progress === null
+    ? errorResponse(404, "not_found", "This process knows no such replay job.")
+    : jsonResponse(200, progress, NO_STORE);
+}
+
+/** `POST /deliveries/replay`: reads the filter, matches, answers 202 with the job. */
+async function startBulkReplay(
+  bulk: BulkReplays,
+  request: Request,
+  url: URL,
+): Promise<Response> {
+  if (isCrossSite(request, url)) {
+    return errorResponse(
+      403,
+      "cross_site",
+      "Replay requests must come from this site.",
+    );
+  }
+  const bytes = request.body === null
+    ? new Uint8Array(0)
+    : await readCapped(request.body.getReader(), MAX_FILTER_BYTES)
+      .catch(() => null);
+  if (bytes === null) {
+    return errorResponse(
+      400,
+      "bad_filter",
+      `The filter must be a JSON object of at most ${MAX_FILTER_BYTES} bytes.`,
+    );
+  }
+  const parsed = parseReplayFilter(new TextDecoder().decode(bytes));
+  if (!parsed.ok) return errorResponse(400, "bad_filter", parsed.message);
+  let job: ReplayProgress;
+  try {
+    job = await bulk.start(parsed.filter);
+  } catch {
+    return errorResponse(
+      503,
+      "unavailable",
+      "The deliveries could not be listed; try again.",
+      { "retry-after": REPLAY_RETRY_SECONDS },
+    );
+  }
+  return jsonResponse(202, {
+    replayed: job.total,
+    job: job.job,
+    truncated: job.truncated,
+    ...(job.next === undefined ? {} : { next: job.next }),
+    progress: "/deliveries/replay/" + job.job,
+  }, NO_STORE);
 }

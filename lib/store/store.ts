@@ -268,6 +268,44 @@ export class DeliveryStore {
     return out;
   }
 
+  /**
+   * Ids of the records received from `since` to `until` (ms, both
+   * inclusive; unset: unbounded) that pass `match`, oldest first. Reads at
+   * most `max` listing entries, and each one's record (ten a `getMany`:
+   * KV Connect allows ten read ranges a request). When the range holds
+   * more, `next` is the receive time of the first entry not read: call
+   * again from there for the rest (null when all was read). Entries whose
+   * record expired are skipped.
+   */
+  async listReceived(
+    range: { since?: number | undefined; until?: number | undefined },
+    max: number,
+    match: (record: DeliveryRecord) => boolean,
+  ): Promise<{ ids: string[]; scanned: number; next: number | null }> {
+    const entries = await this.kv.list<string>({
+      start: deliveryKeys.listedFrom(range.since ?? 0),
+      end: deliveryKeys.listedFrom(
+        range.until === undefined ? Number.MAX_SAFE_INTEGER : range.until + 1,
+      ),
+    }, { limit: max + 1 });
+    const listed = entries.slice(0, max).map((entry) => entry.value);
+    const ids: string[] = [];
+    for (let i = 0; i < listed.length; i += 10) {
+      const records = await this.kv.getMany<DeliveryRecord[]>(
+        listed.slice(i, i + 10).map((id) => deliveryKeys.record(id)),
+      );
+      for (const { value } of records) {
+        if (value !== null && match(value)) ids.push(value.id);
+      }
+    }
+    const rest = entries[max];
+    return {
+      ids,
+      scanned: listed.length,
+      next: rest === undefined ? null : rest.key[2] as number,
+    };
+  }
+
   /** Ids of records due at or before `at` (pending, or with an expired lease). */
   async listDue(at: number, limit: number): Promise<string[]> {
     const ids: string[] = [];

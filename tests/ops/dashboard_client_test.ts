@@ -7,6 +7,7 @@ import * as client from "../../lib/ops/dashboard/client.ts";
 import {
   badgeClass,
   bodyUrl,
+  bulkReplayFilter,
   countLabel,
   detailFields,
   downloadName,
@@ -21,6 +22,9 @@ import {
   jsonSegments,
   pad2,
   prettyPayload,
+  replayAllLabel,
+  replayAllQuestion,
+  replayProgressText,
   sameDay,
   visibleText,
 } from "../../lib/ops/dashboard/client.ts";
@@ -357,4 +361,83 @@ Deno.test("detailFields() shows an ordered delivery's key and what it waits for"
   assert.equal(fields.get("Order key"), "octo/app");
   assert.equal(fields.get("Waits for"), "d-0");
   assert.equal(new Map(detailFields(detail())).has("Waits for"), false);
+});
+
+Deno.test("bulkReplayFilter() sends the list's filters and the times it covers, only for a status a delivery rests in", async (t) => {
+  const at = (s: number) =>
+    new Date(Date.UTC(2025, 0, 2, 3, 4, s)).toISOString();
+  // Newest first, as the admin API lists them.
+  const listed = [
+    summary({ id: "4", status: "dead", event: "push", receivedAt: at(40) }),
+    summary({ id: "3", status: "done", event: "push", receivedAt: at(30) }),
+    summary({ id: "2", status: "dead", event: "issues", receivedAt: at(20) }),
+    summary({ id: "1", status: "dead", event: "push", receivedAt: at(10) }),
+  ];
+  const shownFor = (status: string, event: string) =>
+    filterDeliveries(listed, status, event);
+  await t.step("a list not cut at its limit: no since", () => {
+    assert.deepEqual(
+      bulkReplayFilter("dead", "", listed, shownFor("dead", ""), 200),
+      { status: "dead", until: at(40) },
+    );
+  });
+  await t.step("the event, and until the newest shown", () => {
+    assert.deepEqual(
+      bulkReplayFilter("done", "push", listed, shownFor("done", "push"), 200),
+      { status: "done", event: "push", until: at(30) },
+    );
+  });
+  await t.step("a list cut at its limit: since the oldest listed", () => {
+    assert.deepEqual(
+      bulkReplayFilter("dead", "issues", listed, shownFor("dead", "issues"), 4),
+      { status: "dead", event: "issues", since: at(10), until: at(20) },
+    );
+  });
+  await t.step(
+    "no bulk replay for all statuses, queued, running, or nothing shown",
+    () => {
+      for (const status of ["", "queued", "running"]) {
+        assert.equal(
+          bulkReplayFilter(status, "", listed, shownFor(status, ""), 200),
+          null,
+          status,
+        );
+      }
+      assert.equal(bulkReplayFilter("skipped", "", listed, [], 200), null);
+    },
+  );
+});
+
+Deno.test("replayAllLabel(), replayAllQuestion() and replayProgressText() say what a bulk replay does and has done", () => {
+  assert.equal(replayAllLabel(500), "Replay all 500 shown");
+  assert.equal(
+    replayAllQuestion(3, { status: "dead", event: "push" }),
+    "Replay all 3 dead push deliveries shown? Each runs its handlers again.",
+  );
+  assert.equal(
+    replayAllQuestion(1, { status: "failed" }),
+    "Replay all 1 failed delivery shown? Each runs its handlers again.",
+  );
+  assert.equal(
+    replayProgressText({ total: 500, replayed: 120, failed: 0, done: false }),
+    "Replaying 120 of 500…",
+  );
+  assert.equal(
+    replayProgressText({ total: 500, replayed: 500, failed: 0, done: true }),
+    "Replayed 500",
+  );
+  assert.equal(
+    replayProgressText({ total: 500, replayed: 118, failed: 2, done: false }),
+    "Replaying 120 of 500… (2 could not be re-armed)",
+  );
+  assert.equal(
+    replayProgressText({
+      total: 10_000,
+      replayed: 10_000,
+      failed: 0,
+      done: true,
+      truncated: true,
+    }),
+    "Replayed 10000; more remain: replay again for the rest",
+  );
 });

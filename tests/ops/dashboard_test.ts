@@ -1071,3 +1071,133 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "the dashboard in headless chromium replays all the dead deliveries shown, after a confirmation, and shows the progress",
+  ignore: CHROMIUM === null,
+  async fn() {
+    let failing = true;
+    const kv = await Deno.openKv(":memory:");
+    const app = await createApp({
+      config: testConfig({ ADMIN_TOKEN: TOKEN, MAX_ATTEMPTS: "1" }),
+      log: captureLogger("info").log,
+      kv,
+      registry: {
+        push: {
+          default() {
+            if (failing) throw new Error("not yet");
+          },
+        },
+        ping: { default() {} },
+      },
+      worker: { pollMs: 20, retryBaseMs: 10 },
+    });
+    const stop = new AbortController();
+    app.start(stop.signal);
+    const server = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen() {} },
+      (request, info) => app.fetch(request, info),
+    );
+    const base = `http://127.0.0.1:${server.addr.port}`;
+    const browser = await launchChromium(CHROMIUM!);
+    try {
+      const ids = ["b-1", "b-2", "b-3"];
+      for (
+        const [id, event] of [
+          ...ids.map((id): [string, string] => [id, "push"]),
+          ["p", "ping"] as [string, string],
+        ]
+      ) {
+        const res = await fetch(
+          await deliveryRequest({ url: `${base}/webhook`, id, event }),
+        );
+        assert.equal(res.status, 202);
+        await res.body?.cancel();
+      }
+      await waitFor(
+        async () => {
+          const statuses = await Promise.all(
+            [...ids, "p"].map(async (id) => (await app.store.get(id))?.status),
+          );
+          return statuses.join() === "dead,dead,dead,done";
+        },
+        10_000,
+        "three dead, one done",
+      );
+
+      const page = await browser.newPage({ headers: { authorization: BASIC } });
+      await page.goto(`${base}/dashboard`);
+      await page.waitForFunction(
+        `document.querySelectorAll("#rows tr").length === 4`,
+        5000,
+        "the rows",
+      );
+      assert.equal(
+        await page.evaluate(`document.getElementById("replay-all").hidden`),
+        true,
+        "no bulk replay for all statuses",
+      );
+      await choose(page, "filter-status", "dead");
+      assert.equal(
+        await page.evaluate(
+          `(() => { const b = document.getElementById("replay-all"); return !b.hidden && b.textContent; })()`,
+        ),
+        "Replay all 3 shown",
+      );
+      // Declined: nothing is replayed.
+      await page.evaluate(
+        `window.__asked = []; window.confirm = (q) => { window.__asked.push(q); return false; }`,
+      );
+      await page.click("#replay-all");
+      assert.equal(
+        await page.evaluate(
+          `document.getElementById("replay-all-msg").textContent`,
+        ),
+        "",
+      );
+      assert.equal((await app.store.get("b-1"))!.replays, 0);
+
+      failing = false;
+      await page.evaluate(
+        `window.confirm = (q) => { window.__asked.push(q); return true; }`,
+      );
+      await page.click("#replay-all");
+      const message = await page.waitForFunction<string>(
+        `(() => { const t = document.getElementById("replay-all-msg").textContent; return /^Replayed/.test(t) && t; })()`,
+        10_000,
+        "the replay's end",
+      );
+      assert.equal(message, "Replayed 3");
+      assert.deepEqual(await page.evaluate(`window.__asked`), [
+        "Replay all 3 dead deliveries shown? Each runs its handlers again.",
+        "Replay all 3 dead deliveries shown? Each runs its handlers again.",
+      ]);
+      for (const id of ids) {
+        await waitFor(
+          async () => (await app.store.get(id))?.status === "done",
+          5000,
+          `${id} done`,
+        );
+      }
+      assert.equal(
+        (await app.store.get("p"))!.replays,
+        0,
+        "not shown, not replayed",
+      );
+      // The list follows: no dead delivery left, so no button.
+      await page.waitForFunction(
+        `document.querySelectorAll("#rows tr").length === 0 && document.getElementById("replay-all").hidden`,
+        10_000,
+        "the list refreshed",
+      );
+      await page.close();
+    } finally {
+      await browser.close();
+      stop.abort();
+      await app.close(500);
+      await server.shutdown();
+      kv.close();
+    }
+  },
+});

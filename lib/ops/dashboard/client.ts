@@ -2,7 +2,8 @@
  * The dashboard's browser script, type-checked and linted with the rest of
  * the tree: {@link dashboardClient} lists deliveries (polling the admin API),
  * filters them, shows one delivery's headers, payload and last error, and
- * replays it. It renders every stored value with `textContent`, never as
+ * replays it, or replays every delivery the filters show at once (after a
+ * confirmation, with its progress). It renders every stored value with `textContent`, never as
  * HTML, and with its bidirectional-control characters shown as escapes
  * ({@link visibleText}), so that a repository or sender name cannot reorder
  * what is shown around it.
@@ -96,6 +97,8 @@ export interface Browser {
     readonly search: string;
     readonly hash: string;
   };
+  /** The browser's yes-or-no dialog. */
+  confirm(message: string): boolean;
   /** The browser's timers (the program's types are Node's, with `Timeout`). */
   setTimeout(handler: () => void, ms: number): number;
   clearTimeout(id: number): void;
@@ -112,6 +115,25 @@ export interface State {
   seq: number;
   /** Counts detail loads, likewise. */
   detailSeq: number;
+  /** The bulk replay being followed, while it runs. */
+  bulkJob: string | null;
+}
+
+/** The JSON body of `POST /deliveries/replay`. */
+export interface ReplayFilterBody {
+  status: string;
+  event?: string;
+  since?: string;
+  until?: string;
+}
+
+/** A bulk replay's progress, as `GET /deliveries/replay/<job>` answers it. */
+export interface BulkProgress {
+  total: number;
+  replayed: number;
+  failed: number;
+  done: boolean;
+  truncated?: boolean;
 }
 
 /** The running page, passed to every function that touches it. */
@@ -151,6 +173,7 @@ export function dashboardClient(settings: ClientSettings): void {
       timer: 0,
       seq: 0,
       detailSeq: 0,
+      bulkJob: null,
     },
     $: (id) => document.getElementById(id) as El,
     el(tag, className, text) {
@@ -202,6 +225,7 @@ export function listen(page: Page): void {
     select(page, null);
   });
   $("d-replay").addEventListener("click", () => replay(page));
+  $("replay-all").addEventListener("click", () => replayAll(page));
   $("filter-status").addEventListener("change", () => renderList(page));
   $("filter-event").addEventListener("change", () => renderList(page));
   $("live-toggle").addEventListener("change", () => {
@@ -548,6 +572,138 @@ export function renderList(page: Page): void {
     ? "No deliveries yet. They appear here as GitHub sends them."
     : "No delivery matches these filters.";
   $("count").textContent = countLabel(shown.length, state.deliveries.length);
+  syncReplayAll(page, shown);
+}
+
+/**
+ * The filter of "Replay all N shown" for the list's filters: the status
+ * (only one a delivery rests in: `dead`, `failed`, `done`, `skipped`), the
+ * event, and the receive times the list covers, so that the server selects
+ * the deliveries shown and not newer ones (`until`: the newest shown) nor,
+ * when the list is cut at `listLimit`, older ones (`since`: the oldest
+ * listed). Null when the filters allow no bulk replay.
+ */
+export function bulkReplayFilter(
+  status: string,
+  event: string,
+  listed: DeliverySummary[],
+  shown: DeliverySummary[],
+  listLimit: number,
+): ReplayFilterBody | null {
+  const final = ["dead", "failed", "done", "skipped"];
+  if (final.indexOf(status) < 0 || shown.length === 0) return null;
+  const filter: ReplayFilterBody = { status: status };
+  if (event) filter.event = event;
+  const times = shown.map((d) => d.receivedAt).sort();
+  filter.until = times[times.length - 1]!;
+  if (listed.length >= listLimit) {
+    filter.since = listed.map((d) => d.receivedAt).sort()[0]!;
+  }
+  return filter;
+}
+
+/** `Replay all 5 shown`. */
+export function replayAllLabel(n: number): string {
+  return "Replay all " + n + " shown";
+}
+
+/** The question asked before a bulk replay. */
+export function replayAllQuestion(n: number, filter: ReplayFilterBody): string {
+  return "Replay all " + n + " " + filter.status +
+    (filter.event ? " " + filter.event : "") +
+    (n === 1 ? " delivery" : " deliveries") +
+    " shown? Each runs its handlers again.";
+}
+
+/** `Replaying 120 of 500…`, then `Replayed 500` (and how many failed, whether more remain). */
+export function replayProgressText(p: BulkProgress): string {
+  const failed = p.failed ? " (" + p.failed + " could not be re-armed)" : "";
+  const more = p.truncated ? "; more remain: replay again for the rest" : "";
+  return p.done
+    ? "Replayed " + p.replayed + failed + more
+    : "Replaying " + (p.replayed + p.failed) + " of " + p.total + "…" +
+      failed;
+}
+
+/** Shows "Replay all N shown" when the filters allow it and nothing replays. */
+export function syncReplayAll(page: Page, shown: DeliverySummary[]): void {
+  const { $, state } = page;
+  const button = $("replay-all");
+  const filter = bulkReplayFilter(
+    $("filter-status").value,
+    $("filter-event").value,
+    state.deliveries,
+    shown,
+    page.settings.listLimit,
+  );
+  button.hidden = filter === null;
+  button.disabled = state.bulkJob !== null;
+  if (filter !== null) button.textContent = replayAllLabel(shown.length);
+}
+
+/** Asks, then replays every delivery the filters show, and follows its progress. */
+export function replayAll(page: Page): void {
+  const { $, state } = page;
+  const shown = filterDeliveries(
+    state.deliveries,
+    $("filter-status").value,
+    $("filter-event").value,
+  );
+  const filter = bulkReplayFilter(
+    $("filter-status").value,
+    $("filter-event").value,
+    state.deliveries,
+    shown,
+    page.settings.listLimit,
+  );
+  if (filter === null || state.bulkJob !== null) return;
+  if (!page.browser.confirm(replayAllQuestion(shown.length, filter))) return;
+  const msg = $("replay-all-msg");
+  $("replay-all").disabled = true;
+  state.bulkJob = "";
+  msg.textContent = "Replaying…";
+  api("/deliveries/replay", {
+    method: "POST",
+    headers: { accept: "application/json", "content-type": "application/json" },
+    body: JSON.stringify(filter),
+  }).then((res) =>
+    res.json().catch(() => ({})).then(
+      (body: { job?: string; replayed?: number; message?: string }) => {
+        if (res.status !== 202 || !body.job) {
+          throw new Error(body.message || "HTTP " + res.status);
+        }
+        state.bulkJob = body.job;
+        msg.textContent = replayProgressText({
+          total: body.replayed || 0,
+          replayed: 0,
+          failed: 0,
+          done: false,
+        });
+        return followReplay(page, body.job);
+      },
+    )
+  ).catch((err) => {
+    msg.textContent = "Replay refused: " +
+      (err && err.message ? err.message : String(err));
+  }).then(() => {
+    state.bulkJob = null;
+    $("replay-all").disabled = false;
+    return refresh(page);
+  });
+}
+
+/** Polls a bulk replay's progress into the message until it is done. */
+export function followReplay(page: Page, job: string): Promise<void> {
+  return api("/deliveries/replay/" + encodeURIComponent(job)).then((res) => {
+    if (!res.ok) throw new Error("the admin API answered " + res.status);
+    return res.json();
+  }).then((p: BulkProgress) => {
+    page.$("replay-all-msg").textContent = replayProgressText(p);
+    if (p.done) return;
+    return new Promise<void>((resolve) => {
+      page.browser.setTimeout(resolve, 300);
+    }).then(() => followReplay(page, job));
+  });
 }
 
 /** The next refresh, when live refresh is on. */

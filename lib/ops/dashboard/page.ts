@@ -253,6 +253,8 @@ const BODY = `
   <label>Event <select id="filter-event"><option value="">All events</option></select></label>
   <label><input type="checkbox" id="live-toggle" checked> Live refresh</label>
   <span id="count" class="muted"></span>
+  <button id="replay-all" type="button" title="Run every delivery shown again" hidden></button>
+  <span id="replay-all-msg" class="muted" role="status"></span>
 </div>
 <div id="notice" class="banner" hidden></div>
 <main id="main">
