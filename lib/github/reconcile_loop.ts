@@ -1,0 +1,186 @@
+/**
+ * The server's reconciliation (`RECONCILE_INTERVAL_MINUTES`): a first pass
+ * soon after start, then one every interval, each over every webhook
+ * hookgate has received from (`hooks_seen.ts`), from where the last pass
+ * over that hook got to (its high-water mark in KV), else GitHub's 3-day
+ * window. One process at a time among those sharing the KV runs a pass
+ * (the job lease `"reconcile"`, renewed before each hook); the others skip
+ * theirs. Each pass is logged with its counts; its time of success is the
+ * gauge `webhook_reconcile_last_success_timestamp_seconds`.
+ *
+ * The pass itself is `reconcile.ts` (shared with `deno task redeliver`);
+ * here are the timer, the lease, the marks and the log lines. It holds no
+ * credentials: `clientFor` (the broker) does.
+ *
+ * @module
+ */
+
+import { errorMessage } from "../_util/errors.ts";
+import { sleep as sleepUntil } from "../_util/timers.ts";
+import type { Logger } from "../ops/log.ts";
+import type { Metrics } from "../ops/metrics.ts";
+import { hookKeys } from "../store/keys.ts";
+import { type HookMemory, hookTargetOf, type SeenHook } from "./hooks_seen.ts";
+import {
+  GITHUB_WINDOW_MS,
+  type PassCounts,
+  type PassHook,
+  reconcilePass,
+} from "./reconcile.ts";
+import type { RestClient } from "./rest.ts";
+import type { HookTarget } from "./hook_deliveries.ts";
+
+/** The job name of the lease (`store.claim`). */
+export const RECONCILE_JOB = "reconcile";
+/** Delay of the first pass after start. */
+export const FIRST_PASS_DELAY_MS = 15_000;
+
+/** Options of {@link createReconciler}. */
+export interface ReconcilerOptions {
+  /** Where the hooks are remembered. */
+  hooks: Pick<HookMemory, "list">;
+  /** The KV holding the marks. */
+  kv: Deno.Kv;
+  /** Takes or renews the job lease for `ms` (`store.claim(job, owner, ms)`). */
+  claim: (job: string, ms: number) => Promise<boolean>;
+  /** A stored delivery's status, or `null` (`store.get`). */
+  isStored: (guid: string) => Promise<string | null>;
+  /** The client for a hook (`broker.hookClient`); `null`: no credentials. */
+  clientFor: (
+    target: HookTarget,
+    hook: SeenHook,
+    signal: AbortSignal,
+  ) => RestClient | null;
+  /** Time between passes. */
+  intervalMs: number;
+  /** Time from start to the first pass. @default FIRST_PASS_DELAY_MS */
+  firstDelayMs?: number;
+  log: Logger;
+  /** Where the redeliveries and the last success are counted. */
+  metrics?: Metrics;
+  /** @default Date.now */
+  now?: () => number;
+  /** Pause between redeliveries. @default PACE_MS of reconcile.ts */
+  paceMs?: number;
+}
+
+/** The server's reconciliation; see {@link createReconciler}. */
+export interface Reconciler {
+  /** One pass now, if the lease is free: its counts, or `null` when another process holds it. */
+  runOnce(signal: AbortSignal): Promise<PassCounts | null>;
+  /** Runs passes until `signal` aborts; resolves then. */
+  start(signal: AbortSignal): Promise<void>;
+  /** When a pass last completed (epoch ms; 0: never). */
+  readonly lastSuccess: number;
+}
+
+/** A mark as stored, checked; `null` for anything else. */
+function markValue(value: unknown): number | null {
+  return typeof value === "number" && Number.isFinite(value) ? value : null;
+}
+
+/**
+ * Makes the reconciler. Nothing runs until {@link Reconciler.start} or
+ * {@link Reconciler.runOnce}.
+ *
+ * @example
+ * ```ts
+ * import { createReconciler } from "./reconcile_loop.ts";
+ * import { createHookMemory } from "./hooks_seen.ts";
+ * import { createLogger } from "../ops/log.ts";
+ * const kv = await Deno.openKv(":memory:");
+ * const reconciler = createReconciler({
+ *   hooks: createHookMemory({ kv }),
+ *   kv,
+ *   claim: () => Promise.resolve(true),
+ *   isStored: () => Promise.resolve(null),
+ *   clientFor: () => null,
+ *   intervalMs: 60_000,
+ *   log: createLogger({ write: () => {} }),
+ * });
+ * (await reconciler.runOnce(new AbortController().signal))?.hooks; // 0
+ * kv.close();
+ * ```
+ */
+export function createReconciler(options: ReconcilerOptions): Reconciler {
+  const { kv, log, metrics, intervalMs, now = Date.now } = options;
+  const state = { lastSuccess: 0 };
+  metrics?.gauge(
+    "webhook_reconcile_last_success_timestamp_seconds",
+    "When this process last completed a reconciliation pass (0: never).",
+    () => state.lastSuccess / 1000,
+  );
+
+  /** The remembered hooks, each with where its pass starts. */
+  async function passHooks(): Promise<
+    { pass: PassHook; seen: SeenHook }[]
+  > {
+    const window = now() - GITHUB_WINDOW_MS;
+    const out: { pass: PassHook; seen: SeenHook }[] = [];
+    for (const seen of await options.hooks.list()) {
+      const target = hookTargetOf(seen);
+      if (target === null) continue;
+      const mark = markValue((await kv.get(hookKeys.mark(seen.hookId))).value);
+      out.push({
+        seen,
+        pass: {
+          id: seen.hookId,
+          target,
+          since: Math.max(mark ?? window, window),
+        },
+      });
+    }
+    return out;
+  }
+
+  async function runOnce(signal: AbortSignal): Promise<PassCounts | null> {
+    if (!(await options.claim(RECONCILE_JOB, intervalMs))) return null;
+    const started = now();
+    const hooks = await passHooks();
+    const seenOf = new Map(hooks.map((h) => [h.pass, h.seen]));
+    const counts = await reconcilePass({
+      hooks: hooks.map((h) => h.pass),
+      clientFor: (hook) =>
+        options.clientFor(hook.target, seenOf.get(hook)!, signal),
+      isStored: options.isStored,
+      log,
+      ...(metrics ? { metrics } : {}),
+      ...(options.paceMs !== undefined ? { paceMs: options.paceMs } : {}),
+      renew: () => options.claim(RECONCILE_JOB, intervalMs),
+      onHook: async (hook, result) => {
+        if (result.mark !== null) {
+          await kv.set(hookKeys.mark(hook.id), result.mark, {
+            expireIn: GITHUB_WINDOW_MS,
+          });
+        }
+      },
+      signal,
+    });
+    if (signal.aborted) return counts;
+    state.lastSuccess = now();
+    const fields = { ...counts, ms: state.lastSuccess - started };
+    if (counts.errors > 0) log.warn("reconciliation pass had errors", fields);
+    else log.info("reconciliation pass", fields);
+    return counts;
+  }
+
+  return {
+    runOnce,
+    async start(signal) {
+      let wait = options.firstDelayMs ?? FIRST_PASS_DELAY_MS;
+      while (!signal.aborted) {
+        await sleepUntil(wait, signal);
+        if (signal.aborted) break;
+        try {
+          await runOnce(signal);
+        } catch (err) {
+          log.warn("reconciliation pass failed", { error: errorMessage(err) });
+        }
+        wait = intervalMs;
+      }
+    },
+    get lastSuccess() {
+      return state.lastSuccess;
+    },
+  };
+}
