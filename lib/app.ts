@@ -246,7 +246,12 @@ export async function createApp(options: AppOptions): Promise<App> {
 
   // The durable fast path: stored leased to this worker when it has room.
   const health = createStoreHealth({ now: options.now });
-  const hooks = createHookMemory({ kv, log, now: options.now ?? Date.now });
+  const hooks = createHookMemory({
+    kv,
+    log,
+    now: options.now ?? Date.now,
+    onNew: () => reconciler?.nudge(),
+  });
   const parts = { kv, store, github, hooks, metrics };
   const reconciler = reconcilerFor(options, parts);
   const accept = createAccept({

@@ -158,6 +158,8 @@ export interface HookMemoryOptions {
   now?: () => number;
   /** A hook this process wrote is written again after this long. @default 86400000 */
   rewriteMs?: number;
+  /** Told when this process writes a hook for the first time (after the write). @default none */
+  onNew?: (hook: SeenHook) => void;
 }
 
 /** The hooks hookgate has received from. */
@@ -186,7 +188,7 @@ export interface HookMemory {
  * ```
  */
 export function createHookMemory(options: HookMemoryOptions): HookMemory {
-  const { kv, log, now = Date.now, rewriteMs = DAY_MS } = options;
+  const { kv, log, onNew, now = Date.now, rewriteMs = DAY_MS } = options;
   const written = new Map<string, number>();
   const pending = new Set<Promise<void>>();
   return {
@@ -200,7 +202,9 @@ export function createHookMemory(options: HookMemoryOptions): HookMemory {
       written.set(key, at);
       const write: Promise<void> = kv.set(hookKeys.hook(hook.hookId), hook, {
         expireIn: KEEP_MS,
-      }).then(() => {}, (err) => {
+      }).then(() => {
+        if (last === undefined) onNew?.(hook);
+      }, (err) => {
         written.delete(key);
         log?.warn("the webhook could not be remembered for reconciliation", {
           hook: hook.hookId,

@@ -103,8 +103,8 @@ export interface HookResult {
    * Where the next pass over this hook may start (epoch ms): shortly before
    * the newest attempt seen, and no later than the last attempt of a
    * delivery whose redelivery failed for a reason that may pass (a 422 —
-   * GitHub will not — does not hold it back). `null`: keep the last one
-   * (nothing listed, a dry run).
+   * GitHub will not — does not hold it back); `since` when nothing was
+   * listed. `null` after a dry run: keep the last one.
    */
   mark: number | null;
 }
@@ -163,7 +163,7 @@ export async function reconcileHook(
     return result;
   }
   const held = await redeliverAll(client, hook, pending, result, options);
-  result.mark = markOf(attempts, held);
+  result.mark = markOf(attempts, held, since);
   return result;
 }
 
@@ -219,8 +219,9 @@ async function redeliverAll(
 function markOf(
   attempts: readonly DeliveryAttempt[],
   held: readonly FailedDelivery[],
-): number | null {
-  if (attempts.length === 0) return null;
+  since: number,
+): number {
+  if (attempts.length === 0) return since;
   let mark = Math.max(...attempts.map((a) => a.deliveredAt)) - MARK_OVERLAP_MS;
   for (const delivery of held) mark = Math.min(mark, delivery.lastAt);
   return mark;

@@ -3,7 +3,8 @@
  * soon after start, then one every interval, each over every webhook
  * hookgate has received from (`hooks_seen.ts`), from where the last pass
  * over that hook got to (its high-water mark in KV), else GitHub's 3-day
- * window. One process at a time among those sharing the KV runs a pass
+ * window; a hook this process sees for the first time brings a catch-up
+ * pass over the hooks no pass has covered yet forward. One process at a time among those sharing the KV runs a pass
  * (the job lease `"reconcile"`, renewed before each hook); the others skip
  * theirs. Each pass is logged with its counts; its time of success is the
  * gauge `webhook_reconcile_last_success_timestamp_seconds`.
@@ -70,6 +71,12 @@ export interface Reconciler {
   runOnce(signal: AbortSignal): Promise<PassCounts | null>;
   /** Runs passes until `signal` aborts; resolves then. */
   start(signal: AbortSignal): Promise<void>;
+  /**
+   * A hook was seen for the first time by this process: soon (the first
+   * pass's delay) a catch-up pass covers the hooks no pass has covered yet
+   * (those without a mark), rather than waiting a whole interval.
+   */
+  nudge(): void;
   /** When a pass last completed (epoch ms; 0: never). */
   readonly lastSuccess: number;
 }
@@ -111,8 +118,8 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
     () => state.lastSuccess / 1000,
   );
 
-  /** The remembered hooks, each with where its pass starts. */
-  async function passHooks(): Promise<
+  /** The remembered hooks (only those without a mark: `unmarked`), each with where its pass starts. */
+  async function passHooks(unmarked: boolean): Promise<
     { pass: PassHook; seen: SeenHook }[]
   > {
     const window = now() - GITHUB_WINDOW_MS;
@@ -121,6 +128,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       const target = hookTargetOf(seen);
       if (target === null) continue;
       const mark = markValue((await kv.get(hookKeys.mark(seen.hookId))).value);
+      if (unmarked && mark !== null) continue;
       out.push({
         seen,
         pass: {
@@ -133,10 +141,13 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
     return out;
   }
 
-  async function runOnce(signal: AbortSignal): Promise<PassCounts | null> {
+  async function runOnce(
+    signal: AbortSignal,
+    unmarked: boolean,
+  ): Promise<PassCounts | null> {
     if (!(await options.claim(RECONCILE_JOB, intervalMs))) return null;
     const started = now();
-    const hooks = await passHooks();
+    const hooks = await passHooks(unmarked);
     const seenOf = new Map(hooks.map((h) => [h.pass, h.seen]));
     const counts = await reconcilePass({
       hooks: hooks.map((h) => h.pass),
@@ -159,25 +170,56 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
     if (signal.aborted) return counts;
     state.lastSuccess = now();
     const fields = { ...counts, ms: state.lastSuccess - started };
-    if (counts.errors > 0) log.warn("reconciliation pass had errors", fields);
-    else log.info("reconciliation pass", fields);
+    const msg = unmarked
+      ? "reconciliation pass (new hooks)"
+      : "reconciliation pass";
+    if (counts.errors > 0) log.warn(`${msg} had errors`, fields);
+    else log.info(msg, fields);
     return counts;
   }
 
+  /** Aborts the current wait, for a catch-up pass (see {@link Reconciler.nudge}). */
+  let interrupt: (() => void) | null = null;
+  let nudged = false;
+
   return {
-    runOnce,
+    runOnce: (signal) => runOnce(signal, false),
     async start(signal) {
-      let wait = options.firstDelayMs ?? FIRST_PASS_DELAY_MS;
+      const firstDelayMs = options.firstDelayMs ?? FIRST_PASS_DELAY_MS;
+      // Scheduling goes by the real clock: the timers do.
+      let fullAt = Date.now() + firstDelayMs;
+      let catchUpAt = Infinity;
       while (!signal.aborted) {
-        await sleepUntil(wait, signal);
+        const wait = new AbortController();
+        const stop = () => wait.abort();
+        signal.addEventListener("abort", stop, { once: true });
+        interrupt = stop;
+        if (nudged) wait.abort();
+        await sleepUntil(
+          Math.max(0, Math.min(fullAt, catchUpAt) - Date.now()),
+          wait.signal,
+        );
+        interrupt = null;
+        signal.removeEventListener("abort", stop);
         if (signal.aborted) break;
+        if (nudged) {
+          nudged = false;
+          catchUpAt = Math.min(catchUpAt, Date.now() + firstDelayMs);
+          continue;
+        }
+        const full = Date.now() >= fullAt;
         try {
-          await runOnce(signal);
+          await runOnce(signal, !full);
         } catch (err) {
           log.warn("reconciliation pass failed", { error: errorMessage(err) });
         }
-        wait = intervalMs;
+        catchUpAt = Infinity;
+        if (full) fullAt = Date.now() + intervalMs;
       }
+    },
+    nudge() {
+      nudged = true;
+      interrupt?.();
     },
     get lastSuccess() {
       return state.lastSuccess;
