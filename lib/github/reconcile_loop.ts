@@ -145,7 +145,10 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
     signal: AbortSignal,
     unmarked: boolean,
   ): Promise<PassCounts | null> {
-    if (!(await options.claim(RECONCILE_JOB, intervalMs))) return null;
+    if (!(await options.claim(RECONCILE_JOB, intervalMs))) {
+      log.debug("reconciliation pass skipped: another process holds the lease");
+      return null;
+    }
     const started = now();
     const hooks = await passHooks(unmarked);
     const seenOf = new Map(hooks.map((h) => [h.pass, h.seen]));

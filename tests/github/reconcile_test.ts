@@ -94,7 +94,7 @@ async function startHooks() {
     addHookDeliveries(github, path, {
       items: lists[path]!,
       ...(pageSize ? { pageSize } : {}),
-      redeliver: (id, item) => {
+      redeliver: (_id, item) => {
         if (item?.guid === "g-refused") {
           return failure(422, "Validation Failed");
         }
