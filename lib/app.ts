@@ -32,6 +32,8 @@ import { createAppAuth } from "./github/app_auth.ts";
 import { loadAppKey } from "./github/app_config.ts";
 import { createStoreHealth } from "./store/health.ts";
 import { createAdminAuth } from "./security/auth.ts";
+import { createHookMemory } from "./github/hooks_seen.ts";
+import { createReconciler, type Reconciler } from "./github/reconcile_loop.ts";
 
 /** How often workers poll a remote KV, where `kv.watch` wakes them. */
 const REMOTE_POLL_MS = 5000;
@@ -54,6 +56,8 @@ export interface AppOptions {
   now?: () => number;
   /** Worker tuning, for tests. */
   worker?: { pollMs?: number; retryBaseMs?: number; leaseMs?: number };
+  /** Reconciliation tuning, for tests (`github/reconcile_loop.ts`). */
+  reconcile?: { firstDelayMs?: number; paceMs?: number };
 }
 
 /** A wired hookgate, not yet started. */
@@ -143,6 +147,45 @@ async function githubBroker(
   });
 }
 
+/**
+ * The server's reconciliation, when `RECONCILE_INTERVAL_MINUTES` is set and
+ * there are credentials to use (else null, warned).
+ */
+function reconcilerFor(
+  options: AppOptions,
+  parts: {
+    kv: Deno.Kv;
+    store: DeliveryStore;
+    github: GitHubBroker;
+    hooks: ReturnType<typeof createHookMemory>;
+    metrics: Metrics;
+  },
+): Reconciler | null {
+  const { config, log } = options;
+  const minutes = config.reconcileIntervalMinutes;
+  if (minutes === null) return null;
+  if (!config.githubToken && !config.githubApp) {
+    log.warn(
+      "RECONCILE_INTERVAL_MINUTES is set but neither GITHUB_TOKEN nor a GitHub App is: reconciliation is off",
+    );
+    return null;
+  }
+  const { store, github } = parts;
+  return createReconciler({
+    hooks: parts.hooks,
+    kv: parts.kv,
+    claim: (job, ms) => store.claim(job, store.owner, ms),
+    isStored: async (guid) => (await store.get(guid))?.status ?? null,
+    clientFor: (target, hook, signal) =>
+      github.hookClient(target, hook.installation, signal),
+    intervalMs: minutes * 60_000,
+    log: log.child({ component: "reconcile" }),
+    metrics: parts.metrics,
+    ...(options.now ? { now: options.now } : {}),
+    ...options.reconcile,
+  });
+}
+
 /** Builds the app: keys imported once, KV opened, everything wired. */
 export async function createApp(options: AppOptions): Promise<App> {
   const { config, log } = options;
@@ -203,11 +246,20 @@ export async function createApp(options: AppOptions): Promise<App> {
 
   // The durable fast path: stored leased to this worker when it has room.
   const health = createStoreHealth({ now: options.now });
+  const hooks = createHookMemory({
+    kv,
+    log,
+    now: options.now ?? Date.now,
+    onNew: () => reconciler?.nudge(),
+  });
+  const parts = { kv, store, github, hooks, metrics };
+  const reconciler = reconcilerFor(options, parts);
   const accept = createAccept({
     store,
     worker,
     health,
     serializeBy: config.serializeBy,
+    hooks,
   });
 
   let closed = false;
@@ -272,6 +324,7 @@ export async function createApp(options: AppOptions): Promise<App> {
       } else if (meta) {
         running.push(meta.start(signal));
       }
+      if (reconciler) running.push(reconciler.start(signal));
     },
     async close(timeoutMs) {
       // Deadlines still pending keep the timer alive as long as they need it.
@@ -282,6 +335,7 @@ export async function createApp(options: AppOptions): Promise<App> {
       await scripts?.runner.close();
       await Promise.allSettled(running);
       await meta?.idle();
+      await hooks.idle();
       closed = true;
       if (!options.kv) kv.close();
     },

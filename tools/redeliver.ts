@@ -18,9 +18,10 @@
  *
  * A thin command line: the REST client (rate limits, pagination, errors) is
  * `lib/github/rest.ts`, the listing and grouping of a hook's deliveries
- * `lib/github/hook_deliveries.ts`, the App's JWT `lib/github/app_auth.ts`;
- * here are the arguments, the environment,
- * the KV lookups, the pacing and what is printed. It does not run handlers
+ * `lib/github/hook_deliveries.ts`, the pass itself (stored check, pacing,
+ * redeliveries) `lib/github/reconcile.ts` — the one the server runs every
+ * `RECONCILE_INTERVAL_MINUTES` — and the App's JWT `lib/github/app_auth.ts`;
+ * here are the arguments, the environment, the KV and what is printed. It does not run handlers
  * or touch records: the redelivery arrives at the server like any other
  * delivery. Everything it touches is a parameter of {@link main}, so tests
  * run it against a fake GitHub on loopback.
@@ -32,13 +33,15 @@ import { parseOrExit, UsageError, walkArgs } from "./_cli.ts";
 import { createAppAuth } from "../lib/github/app_auth.ts";
 import { importAppKey } from "../lib/github/app_key.ts";
 import { mergeEnv, readDotenvFile, readRealEnv } from "../lib/config/config.ts";
-import {
-  type FailedDelivery,
-  findFailed,
-  type HookTarget,
-  listHookAttempts,
-  redeliverAttempt,
+import type {
+  FailedDelivery,
+  HookTarget,
 } from "../lib/github/hook_deliveries.ts";
+import {
+  PACE_MS,
+  reconcileHook,
+  type ReconcileReporter,
+} from "../lib/github/reconcile.ts";
 import { isoTime } from "../lib/github/rate_limit.ts";
 import {
   createRestClient,
@@ -135,8 +138,6 @@ const MAX_RATE_LIMIT_RETRIES = 5;
 const MAX_RATE_LIMIT_WAIT_MS = HOUR_MS;
 /** Wait when GitHub rate-limits without saying for how long (its advice). */
 const FALLBACK_WAIT_MS = MINUTE_MS;
-/** Pause between redeliveries: GitHub asks for a second between mutations. */
-const PACE_MS = 1000;
 
 const OWNER = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$/;
 const REPO = /^[A-Za-z0-9._-]{1,100}$/;
@@ -548,7 +549,13 @@ async function readAppCredentials(
   return { kind: "app", appId, key: imported.key };
 }
 
-/** Lists, checks KV, redelivers and prints the summary; the exit status. */
+/** Why a pass stopped: hookgate's KV could not be read (already printed). */
+class KvReadError extends Error {}
+
+/**
+ * Lists, checks KV, redelivers (the pass of `lib/github/reconcile.ts`, the
+ * one the server runs) and prints the summary; the exit status.
+ */
 async function reconcile(
   options: RedeliverOptions,
   client: RestClient,
@@ -559,158 +566,111 @@ async function reconcile(
   const { print, printError } = io;
   const { kvPath } = settings;
   const app = settings.credentials.kind === "app";
+  const { hook } = options;
   const cutoff = io.now() - options.sinceMs;
   print(
-    `Listing the deliveries of ${describeHook(options.hook)} since ${
+    `Listing the deliveries of ${describeHook(hook)} since ${
       isoTime(cutoff)
     } (${options.since}) from ${client.baseUrl.origin}`,
   );
 
-  let attempts;
+  // Only get() is used: the TTL and attempt limit matter to writes alone.
+  const store = new DeliveryStore({ kv, ttlMs: DAY_MS, maxAttempts: 1 });
+  const isStored = async (guid: string) => {
+    try {
+      return (await store.get(guid))?.status ?? null;
+    } catch (err) {
+      printError(`Cannot read hookgate's KV ${kvPath}: ${errorMessage(err)}`);
+      throw new KvReadError();
+    }
+  };
+  let result;
   try {
-    attempts = await listHookAttempts(client, options.hook, {
-      cutoff,
-      onPage: (page, items) => {
-        const oldest = items.at(-1);
-        print(
-          `Page ${page}: ${items.length} deliveries${
-            oldest ? `, back to ${isoTime(oldest.deliveredAt)}` : ""
-          }`,
-        );
-      },
+    result = await reconcileHook(client, hook, {
+      since: cutoff,
+      isStored,
+      dryRun: options.dryRun,
+      paceMs: PACE_MS,
+      sleep: (ms) => io.sleep(ms),
+      report: cliReporter(hook, app, io),
     });
   } catch (err) {
+    if (err instanceof KvReadError) return 1;
     if (!(err instanceof GitHubApiError)) throw err;
     printError(
       err.kind === "status"
-        ? failureMessage(
-          err,
-          "Cannot list the hook's deliveries",
-          options.hook,
-          app,
-        )
+        ? failureMessage(err, "Cannot list the hook's deliveries", hook, app)
         : err.message,
     );
     return 1;
   }
-  const { examined, deliveries, failed } = findFailed(attempts, cutoff);
-  print(
-    `Examined ${examined} attempts of ${deliveries} deliveries (attempts of one delivery share its GUID): ${failed.length} failed (no 2xx answer)`,
-  );
-
-  const pending = await unstored(failed, kv, kvPath, io);
-  if (pending === null) return 1;
-  const stored = failed.length - pending.length;
-  const { redelivered, errors, skipped } = options.dryRun
-    ? dryRun(pending, io)
-    : await redeliverAll(pending, client, options.hook, app, io);
-
+  const { listed, failed, alreadyStored, pending, redelivered, errors } =
+    result;
+  const { skipped } = result;
   print(
     `Summary${
       options.dryRun ? " (dry run)" : ""
-    }: examined ${examined}, failed ${failed.length}, ` +
-      `already stored ${stored}, ${
+    }: examined ${listed}, failed ${failed}, ` +
+      `already stored ${alreadyStored}, ${
         options.dryRun
-          ? `would redeliver ${pending.length}`
+          ? `would redeliver ${pending}`
           : `redelivered ${redelivered}`
       }, errors ${errors}${skipped > 0 ? `, not attempted ${skipped}` : ""}`,
   );
   return errors === 0 && skipped === 0 ? 0 : 1;
 }
 
-/**
- * The failed deliveries hookgate has not stored, printing each one it has;
- * `null` (after printing why) when KV cannot be read.
- */
-async function unstored(
-  failed: readonly FailedDelivery[],
-  kv: Deno.Kv,
-  kvPath: string,
+/** What the command prints as the pass goes. */
+function cliReporter(
+  hook: HookTarget,
+  app: boolean,
   { print, printError }: Io,
-): Promise<FailedDelivery[] | null> {
-  // Only get() is used: the TTL and attempt limit matter to writes alone.
-  const store = new DeliveryStore({ kv, ttlMs: DAY_MS, maxAttempts: 1 });
-  const pending: FailedDelivery[] = [];
-  for (const delivery of failed) {
-    let status: string | undefined;
-    try {
-      status = (await store.get(delivery.guid))?.status;
-    } catch (err) {
-      printError(`Cannot read hookgate's KV ${kvPath}: ${errorMessage(err)}`);
-      return null;
-    }
-    if (status === undefined) {
-      pending.push(delivery);
-    } else {
+): ReconcileReporter {
+  return {
+    page(page, items) {
+      const oldest = items.at(-1);
+      print(
+        `Page ${page}: ${items.length} deliveries${
+          oldest ? `, back to ${isoTime(oldest.deliveredAt)}` : ""
+        }`,
+      );
+    },
+    examined({ examined, deliveries, failed }) {
+      print(
+        `Examined ${examined} attempts of ${deliveries} deliveries (attempts of one delivery share its GUID): ${failed.length} failed (no 2xx answer)`,
+      );
+    },
+    stored(delivery, status) {
       print(
         `  ${clean(delivery.guid)} ${
           label(delivery)
         }: stored here (${status}), skipped`,
       );
-    }
-  }
-  return pending;
-}
-
-/** How the redeliveries went. */
-interface Tally {
-  redelivered: number;
-  errors: number;
-  /** Not attempted after the token was refused. */
-  skipped: number;
-}
-
-/** `--dry-run`: what would be redelivered. */
-function dryRun(pending: readonly FailedDelivery[], { print }: Io): Tally {
-  for (const delivery of pending) {
-    print(`  ${clean(delivery.guid)} ${label(delivery)}: would redeliver`);
-  }
-  return { redelivered: 0, errors: 0, skipped: 0 };
-}
-
-/**
- * Redelivers each pending delivery, a second apart; stops when the token is
- * refused (401).
- */
-async function redeliverAll(
-  pending: readonly FailedDelivery[],
-  client: RestClient,
-  hook: HookTarget,
-  app: boolean,
-  { print, printError, sleep }: Io,
-): Promise<Tally> {
-  const tally: Tally = { redelivered: 0, errors: 0, skipped: 0 };
-  for (const [i, delivery] of pending.entries()) {
-    if (i > 0) await sleep(PACE_MS);
-    const guid = clean(delivery.guid);
-    try {
-      const answer = await redeliverAttempt(client, hook, delivery.latestId);
-      tally.redelivered++;
+    },
+    wouldRedeliver(delivery) {
+      print(`  ${clean(delivery.guid)} ${label(delivery)}: would redeliver`);
+    },
+    redelivered(delivery, status) {
       print(
-        `  ${guid} ${label(delivery)}: redelivery accepted (${answer.status})`,
+        `  ${clean(delivery.guid)} ${
+          label(delivery)
+        }: redelivery accepted (${status})`,
       );
-      continue;
-    } catch (err) {
-      if (!(err instanceof GitHubApiError)) throw err;
-      tally.errors++;
-      if (err.kind !== "status") {
-        printError(`  ${guid}: ${err.message}`);
-        continue;
-      }
+    },
+    refused(delivery, err) {
+      const guid = clean(delivery.guid);
       printError(
-        `  ${guid}: ${failureMessage(err, "Cannot redeliver it", hook, app)}`,
+        err.kind === "status"
+          ? `  ${guid}: ${
+            failureMessage(err, "Cannot redeliver it", hook, app)
+          }`
+          : `  ${guid}: ${err.message}`,
       );
-      if (err.status !== 401) continue;
-    }
-    tally.skipped = pending.length - i - 1;
-    if (tally.skipped > 0) {
-      printError(
-        `Stopping: the token was refused; ${tally.skipped} not attempted.`,
-      );
-    }
-    break;
-  }
-  return tally;
+    },
+    stopped(skipped) {
+      printError(`Stopping: the token was refused; ${skipped} not attempted.`);
+    },
+  };
 }
 
 /** A one-line account of a refused call, with GitHub's message and a hint. */

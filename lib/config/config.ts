@@ -50,6 +50,7 @@ export const CONFIG_VARIABLES = [
   "HOOKS_ENV",
   "SERIALIZE_BY",
   "KV_LIMITS",
+  "RECONCILE_INTERVAL_MINUTES",
 ] as const;
 
 /** The fully resolved configuration. */
@@ -94,6 +95,11 @@ export interface Config {
    * by `KV_PATH` (a URL: self-hosted denokv's, the strictest).
    */
   kvLimits: KvBackend | undefined;
+  /**
+   * `RECONCILE_INTERVAL_MINUTES`: how often the server asks GitHub to
+   * redeliver what it never stored (`github/reconcile.ts`); null when off.
+   */
+  reconcileIntervalMinutes: number | null;
 }
 
 /** The values of `SERIALIZE_BY`. */
@@ -388,6 +394,9 @@ export function loadConfig(env: Env): Config {
       ["local", "denokv", "deploy"] as const,
       "denokv",
     ),
+    reconcileIntervalMinutes: get("RECONCILE_INTERVAL_MINUTES") === undefined
+      ? null
+      : int("RECONCILE_INTERVAL_MINUTES", 60, MAX_TIMER_MS / 60_000 | 0),
   };
   if (config.hooksDir !== null && /[\s,]/.test(config.hooksDir)) {
     problems.push(

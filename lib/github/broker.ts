@@ -18,8 +18,10 @@ import type { GitHubCall, GitHubCallResult } from "./client.ts";
 import {
   createRestClient,
   GitHubApiError,
+  type RestClient,
   type RestClientOptions,
 } from "./rest.ts";
+import type { HookTarget } from "./hook_deliveries.ts";
 import type { AppAuth } from "./app_auth.ts";
 
 /** Options of {@link createGitHubBroker}. */
@@ -61,6 +63,17 @@ export interface GitHubBroker {
     installation: number | undefined,
     signal: AbortSignal,
   ): Promise<string | undefined>;
+  /**
+   * A REST client that may administer `hook` (list and redeliver its
+   * deliveries, for reconciliation): the App's JWT for the App's hook; for a
+   * repository or organization hook `GITHUB_TOKEN`, else the installation
+   * token of `installation`. `null` when there are no such credentials.
+   */
+  hookClient(
+    hook: HookTarget,
+    installation: number | undefined,
+    signal: AbortSignal,
+  ): RestClient | null;
 }
 
 /**
@@ -127,6 +140,23 @@ export function createGitHubBroker(options: BrokerOptions): GitHubBroker {
 
   return {
     hasApp: app !== undefined,
+    hookClient(hook, installation, signal) {
+      if (hook.kind === "app") {
+        return app
+          ? createRestClient({
+            ...base,
+            getToken: ({ fresh }) => app.jwt({ fresh }),
+          })
+          : null;
+      }
+      if (token) return createRestClient({ ...base, token });
+      if (!app || installation === undefined) return null;
+      return createRestClient({
+        ...base,
+        getToken: ({ fresh }) =>
+          app.installationToken(installation, { signal, fresh }),
+      });
+    },
     async tokenFor(installation, signal) {
       if (app && installation !== undefined) {
         return await app.installationToken(installation, { signal });

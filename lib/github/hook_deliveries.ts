@@ -3,8 +3,8 @@
  * repository, organization or App hook lives in the REST API, the listing of
  * its recent delivery attempts (newest first, back to a cutoff), the
  * grouping of attempts into deliveries that never got a 2xx, and the
- * redelivery of one attempt. `tools/redeliver.ts` is built on it, and so can
- * the server's reconciliation be.
+ * redelivery of one attempt. `reconcile.ts`, the pass behind both
+ * `deno task redeliver` and the server's reconciliation, is built on it.
  *
  * It does not know what hookgate stored (the caller checks its KV), print,
  * pace redeliveries or authenticate: requests go through a `RestClient`

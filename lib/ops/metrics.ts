@@ -363,6 +363,10 @@ export function createMetrics(
     "webhook_handler_runs_total",
     "Runs of each handler and hook script, by event, handler and result (ok/error/timeout).",
   );
+  m.counter(
+    "webhook_reconcile_redeliveries_total",
+    "Redeliveries reconciliation asked GitHub for, by result (accepted/refused).",
+  );
   m.histogram(
     "webhook_handler_duration_seconds",
     "Time one handler or hook script ran, by event and handler.",

@@ -30,6 +30,12 @@
  *   takes back its leases
  * - `["hookgate","meta","hooks"]` — the last good GitHub hooks list
  * - `["hookgate","meta","lease"]` — the lease on fetching it
+ * - `["hookgate","hook",hookId]` — a webhook hookgate has received from
+ *   (`X-GitHub-Hook-ID`: its type, repository or organization, installation,
+ *   last seen; `github/hooks_seen.ts`), listed by reconciliation; expires
+ *   30 days after it was last written
+ * - `["hookgate","reconciled",hookId]` — the high-water mark of the last
+ *   reconciliation pass over that hook (`github/reconcile_loop.ts`)
  * - `["hookgate","ready"]` — read by `/readyz` to see that KV answers
  * - `["hookgate","wake"]` — a counter (`Deno.KvU64`) every commit that makes
  *   a delivery due now adds one to; workers `kv.watch` it to look for work
@@ -148,6 +154,16 @@ export const META_LEASE_KEY: readonly ["hookgate", "meta", "lease"] = [
   "meta",
   "lease",
 ];
+
+/** Keys of the webhooks hookgate has received from, for reconciliation. */
+export const hookKeys = {
+  /** What is remembered of one hook (`github/hooks_seen.ts`). */
+  hook: (hookId: string): Deno.KvKey => [ROOT, "hook", hookId],
+  /** Prefix of every remembered hook. */
+  hooks: (): Deno.KvKey => [ROOT, "hook"],
+  /** Where the last reconciliation pass over a hook got to (epoch ms). */
+  mark: (hookId: string): Deno.KvKey => [ROOT, "reconciled", hookId],
+} as const;
 
 /** The counter workers watch: bumped by every commit that makes work due now. */
 export const WAKE_KEY: readonly ["hookgate", "wake"] = [ROOT, "wake"];

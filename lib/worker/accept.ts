@@ -9,7 +9,8 @@
  * It decides nothing about storing (the store does) or running (the worker
  * does); it only joins the two for one delivery, and tells the store's
  * write health (`store/health.ts`, behind `/readyz`) whether the write
- * worked.
+ * worked, and the hook memory (`github/hooks_seen.ts`) which webhook a new
+ * delivery came from.
  *
  * @module
  */
@@ -20,6 +21,7 @@ import type { StoreHealth } from "../store/health.ts";
 import type { Worker } from "./worker.ts";
 import type { SerializeBy } from "../config/config.ts";
 import { orderKeyOf } from "./ordering.ts";
+import type { HookMemory } from "../github/hooks_seen.ts";
 
 /** Options of {@link createAccept}. */
 export interface AcceptWiring {
@@ -29,6 +31,11 @@ export interface AcceptWiring {
   health?: Pick<StoreHealth, "succeeded" | "failed">;
   /** `SERIALIZE_BY` (`ordering.ts`). @default "none" */
   serializeBy?: SerializeBy;
+  /**
+   * Told of each new delivery's webhook, for reconciliation, once it is
+   * stored (it never awaits). @default none
+   */
+  hooks?: Pick<HookMemory, "seen">;
 }
 
 /**
@@ -45,7 +52,7 @@ export interface AcceptWiring {
  * ```
  */
 export function createAccept(
-  { store, worker, health, serializeBy = "none" }: AcceptWiring,
+  { store, worker, health, serializeBy = "none", hooks }: AcceptWiring,
 ): AcceptDelivery {
   return async (received) => {
     const orderKey = orderKeyOf(serializeBy, received);
@@ -77,6 +84,7 @@ export function createAccept(
       if (reservation !== null) worker.release(reservation);
       if (result.status === "queued") worker.wake();
     }
+    if (result.status === "queued") hooks?.seen(received);
     return result;
   };
 }

@@ -100,6 +100,7 @@ Deno.test(
         hooksEnv: [],
         serializeBy: "none",
         kvLimits: undefined,
+        reconcileIntervalMinutes: null,
       } satisfies Config,
     );
   },
@@ -915,6 +916,34 @@ Deno.test("loadConfig() never echoes the secret in a problem", SANITIZE, () => {
   assert.ok(caught instanceof ConfigError);
   assert.ok(!caught.message.includes("very-secret-value"));
 });
+
+Deno.test(
+  "loadConfig() reads RECONCILE_INTERVAL_MINUTES: unset is off, else a positive integer",
+  SANITIZE,
+  () => {
+    const base = { GITHUB_WEBHOOK_SECRET: SECRET };
+    assert.equal(loadConfig(base).reconcileIntervalMinutes, null);
+    assert.equal(
+      loadConfig({ ...base, RECONCILE_INTERVAL_MINUTES: "30" })
+        .reconcileIntervalMinutes,
+      30,
+    );
+    for (const bad of ["0", "-5", "1.5", "abc", "35792"]) {
+      const problems = problemsOf({ ...base, RECONCILE_INTERVAL_MINUTES: bad });
+      assert.ok(
+        problems.some((p) =>
+          p.startsWith("RECONCILE_INTERVAL_MINUTES must be a positive integer")
+        ),
+        `${bad}: ${problems}`,
+      );
+    }
+    assert.ok(
+      (CONFIG_VARIABLES as readonly string[]).includes(
+        "RECONCILE_INTERVAL_MINUTES",
+      ),
+    );
+  },
+);
 
 Deno.test(
   "CONFIG_VARIABLES lists every variable of the contract",
