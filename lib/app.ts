@@ -27,6 +27,7 @@ import { isRemoteKv, kvLimitsFor } from "./store/limits.ts";
 import { createWorker, type Worker } from "./worker/worker.ts";
 import { createAccept } from "./worker/accept.ts";
 import { createHandlerRunner, createScriptStage } from "./worker/runner.ts";
+import { importForwardKeys } from "./worker/forward.ts";
 import { createGitHubBroker, type GitHubBroker } from "./github/broker.ts";
 import { createAppAuth } from "./github/app_auth.ts";
 import { loadAppKey } from "./github/app_config.ts";
@@ -211,6 +212,10 @@ export async function createApp(options: AppOptions): Promise<App> {
     ...(options.handlersModule ? { module: options.handlersModule } : {}),
   });
   const scripts = await createScriptStage({ config, log, github });
+  const forwards = config.forwardUrls.length === 0 ? undefined : {
+    targets: config.forwardUrls.map((url) => new URL(url)),
+    keys: await importForwardKeys(config.forwardSecret ?? config.secrets[0]!),
+  };
   const worker = createWorker({
     store,
     runner,
@@ -220,6 +225,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     handlerTimeoutMs: config.handlerTimeoutMs,
     deadlines,
     scripts,
+    forwards,
     // Over a network kv.watch wakes the workers: the poll is a safety net.
     pollMs: isRemoteKv(config.kvPath) ? REMOTE_POLL_MS : 1000,
     // …and a lease taken from the work index costs a round trip or two: keep

@@ -2,7 +2,7 @@
  * Prints the narrowest `deno run` permission flags for the current
  * configuration (environment and `.env`): the listen address, the meta host
  * and, when `ctx.github` is authenticated (an App or `GITHUB_TOKEN`), the
- * `GITHUB_API_URL` host for `--allow-net`; exactly hookgate's variables for
+ * `GITHUB_API_URL` host, and each `FORWARD_URLS` host, for `--allow-net`; exactly hookgate's variables for
  * `--allow-env`; the KV folder (plus `.env`) for `--allow-read`/`--allow-write`,
  * the App's key file (`GITHUB_APP_PRIVATE_KEY_PATH`) and the `lib/` folder
  * for `--allow-read` (handler Workers load their code from it). With
@@ -82,6 +82,11 @@ export function productionFlags(
   if (config.githubApp !== null || config.githubToken !== undefined) {
     const api = hostPort(new URL(config.githubApiUrl));
     if (!net.includes(api)) net.push(api);
+  }
+  // Every accepted delivery is forwarded to each FORWARD_URLS host.
+  for (const url of config.forwardUrls) {
+    const target = hostPort(new URL(url));
+    if (!net.includes(target)) net.push(target);
   }
   const flags = [
     `--allow-net=${net.join(",")}`,

@@ -51,6 +51,8 @@ export const CONFIG_VARIABLES = [
   "SERIALIZE_BY",
   "KV_LIMITS",
   "RECONCILE_INTERVAL_MINUTES",
+  "FORWARD_URLS",
+  "FORWARD_SECRET",
 ] as const;
 
 /** The fully resolved configuration. */
@@ -100,6 +102,13 @@ export interface Config {
    * redeliver what it never stored (`github/reconcile.ts`); null when off.
    */
   reconcileIntervalMinutes: number | null;
+  /**
+   * `FORWARD_URLS`: where every accepted delivery is also sent, as GitHub
+   * would send it (`worker/forward.ts`); empty when off.
+   */
+  forwardUrls: string[];
+  /** `FORWARD_SECRET`: what forwards are signed with. @default the current `GITHUB_WEBHOOK_SECRET` */
+  forwardSecret: string | undefined;
 }
 
 /** The values of `SERIALIZE_BY`. */
@@ -112,6 +121,7 @@ export type SerializeBy = "none" | "repository" | "branch";
 const SCRIPT_RESERVED = new Set([
   "GITHUB_WEBHOOK_SECRET",
   "GITHUB_WEBHOOK_SECRET_PREVIOUS",
+  "FORWARD_SECRET",
   "ADMIN_TOKEN",
   "GITHUB_APP_PRIVATE_KEY",
   "GITHUB_APP_PRIVATE_KEY_PATH",
@@ -397,7 +407,16 @@ export function loadConfig(env: Env): Config {
     reconcileIntervalMinutes: get("RECONCILE_INTERVAL_MINUTES") === undefined
       ? null
       : int("RECONCILE_INTERVAL_MINUTES", 60, MAX_TIMER_MS / 60_000 | 0),
+    forwardUrls: forwardUrls(get("FORWARD_URLS"), problems),
+    forwardSecret: env.FORWARD_SECRET?.trim() ? env.FORWARD_SECRET : undefined,
   };
+  if (
+    config.forwardSecret !== undefined && tooShort(config.forwardSecret.trim())
+  ) {
+    problems.push(
+      `FORWARD_SECRET is shorter than ${MIN_SECRET_LENGTH} characters: create a strong one with \`deno task secret\` and give the same value to the receiver`,
+    );
+  }
   if (config.hooksDir !== null && /[\s,]/.test(config.hooksDir)) {
     problems.push(
       `HOOKS_DIR must be a path without spaces or commas (permission flags list paths with commas): current value is ${
@@ -456,6 +475,52 @@ function appConfig(
   }
   if (problems.length > before || id === undefined) return null;
   return { id, key: text !== undefined ? { text } : { path: path! } };
+}
+
+/**
+ * The URLs of `FORWARD_URLS` (comma-separated), each an http(s) URL with a
+ * host of its own (a target is named `forward:<host>`). Problems go to
+ * `problems`, naming an item by its place: a URL may carry a token.
+ *
+ * @example
+ * ```ts
+ * import { forwardUrls } from "./config.ts";
+ * const problems: string[] = [];
+ * forwardUrls("https://staging.example.com/webhook, http://10.0.0.5:8000/webhook", problems);
+ * // ["https://staging.example.com/webhook", "http://10.0.0.5:8000/webhook"]
+ * forwardUrls("ftp://files.example.com", problems); // []
+ * problems.length; // 1
+ * ```
+ */
+export function forwardUrls(
+  raw: string | undefined,
+  problems: string[],
+): string[] {
+  if (raw === undefined) return [];
+  const out: string[] = [];
+  const hosts = new Set<string>();
+  raw.split(",").map((item) => item.trim()).filter((item) => item !== "")
+    .forEach((item, index) => {
+      const place = `FORWARD_URLS item ${index + 1}`;
+      const url = URL.canParse(item) ? new URL(item) : null;
+      if (
+        url === null || (url.protocol !== "http:" && url.protocol !== "https:")
+      ) {
+        problems.push(
+          `${place} must be an http(s) URL such as https://staging.example.com/webhook${
+            url ? `: its scheme is ${url.protocol}` : ""
+          }`,
+        );
+      } else if (hosts.has(url.host)) {
+        problems.push(
+          `${place} has the host of an earlier one (${url.host}): each target is named forward:<host>, so give each its own host`,
+        );
+      } else {
+        hosts.add(url.host);
+        out.push(url.href);
+      }
+    });
+  return out;
 }
 
 /** Whether a secret has fewer than {@link MIN_SECRET_LENGTH} characters (code points). */

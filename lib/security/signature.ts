@@ -109,7 +109,9 @@ export async function verifySignature(
 }
 
 /**
- * Signs `body` as GitHub does, returning the `X-Hub-Signature-256` value.
+ * Signs `body` as GitHub does, returning the `X-Hub-Signature-256` value
+ * (`sha256=…`); with an HMAC SHA-1 key, the `X-Hub-Signature` value
+ * (`sha1=…`).
  *
  * @example
  * ```ts
@@ -128,5 +130,6 @@ export async function signBody(
   const mac = new Uint8Array(await crypto.subtle.sign("HMAC", key, body));
   let hex = "";
   for (const byte of mac) hex += byte.toString(16).padStart(2, "0");
-  return PREFIX + hex;
+  const sha1 = (key.algorithm as HmacKeyAlgorithm).hash.name === "SHA-1";
+  return (sha1 ? "sha1=" : PREFIX) + hex;
 }

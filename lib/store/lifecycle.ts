@@ -277,8 +277,9 @@ export function giveUpRecord(
     record.dueAt > now || record.attempts < record.attemptLimit
   ) return null;
   const lapses = (record.lapses ?? 0) + 1;
+  const { settled: _settled, ...rest } = record;
   return {
-    ...record,
+    ...rest,
     status: "dead",
     lapses,
     updatedAt: now,
@@ -424,17 +425,19 @@ export function rearmRecord(
   now: number,
   maxAttempts: number,
 ): DeliveryRecord {
+  // A replay runs every target again.
+  const { settled: _settled, ...rest } = record;
   if (record.status === "queued" || record.status === "failed") {
     // Already waiting: make it due now.
     return {
-      ...record,
+      ...rest,
       dueAt: Math.min(record.dueAt ?? now, now),
       updatedAt: now,
     };
   }
   const running = record.status === "running";
   return {
-    ...record,
+    ...rest,
     // An ordered record re-armed from final joins the end of its key's queue.
     ...(!running && record.orderKey !== undefined ? { queuedAt: now } : {}),
     status: running ? "running" : "queued",
@@ -449,8 +452,18 @@ export function rearmRecord(
 
 /** What one run of a delivery's handlers came to (a `DispatchResult` fits). */
 export type AttemptResult =
-  | { outcome: "ok" | "skipped"; ms: number }
-  | { outcome: "error" | "timeout"; ms: number; error: string };
+  & (
+    | { outcome: "ok" | "skipped"; ms: number }
+    | { outcome: "error" | "timeout"; ms: number; error: string }
+  )
+  & {
+    /**
+     * The targets that succeeded in this attempt (`"handlers"`,
+     * `"forward:<host>"`): a failed record keeps them, with those of its
+     * earlier attempts, so that its retries skip them. @default none
+     */
+    settled?: readonly string[] | undefined;
+  };
 
 /** Options of {@link finishAttempt}. */
 export interface FinishOptions {
@@ -472,7 +485,9 @@ export const INTERRUPTED_ERROR = "interrupted by a shutdown; it runs again";
  * The record after a run with `result`: `done` or `skipped`; `failed` and
  * due again after a backoff; `dead` after its last attempt; `queued` again
  * at once when it was replayed while running, or when a shutdown cut a
- * failing run short (then the attempt does not count).
+ * failing run short (then the attempt does not count). A record that fails
+ * again (or is cut short) keeps the targets that succeeded so far
+ * (`settled`); any other end clears them.
  *
  * @example
  * ```ts
@@ -489,8 +504,9 @@ export function finishAttempt(
   options: FinishOptions,
 ): DeliveryRecord {
   const { now } = options;
+  const { settled: _settled, ...rest } = record;
   const base = {
-    ...record,
+    ...rest,
     updatedAt: now,
     durationMs: Math.round(result.ms),
   };
@@ -499,6 +515,7 @@ export function finishAttempt(
     // Cut short by a shutdown: it is due again at once (after the restart).
     return {
       ...base,
+      ...settledUnion(record, result),
       status: "queued",
       attempts: record.attempts - 1,
       dueAt: now,
@@ -536,8 +553,20 @@ export function finishAttempt(
   }
   return {
     ...base,
+    ...settledUnion(record, result),
     status: "failed",
     dueAt: now + backoffDelay(record.attempts, options.backoff),
     error: result.error,
   };
+}
+
+/** The `settled` of a record failing again: its own and the attempt's, once each. */
+function settledUnion(
+  record: DeliveryRecord,
+  result: AttemptResult,
+): { settled?: string[] } {
+  const union = [
+    ...new Set([...record.settled ?? [], ...result.settled ?? []]),
+  ];
+  return union.length > 0 ? { settled: union } : {};
 }

@@ -2,7 +2,7 @@
  * What each handler and script run of a delivery's attempts reported, kept
  * with the delivery for `GET /deliveries/<id>` and the dashboard: one entry
  * per run (TypeScript handlers without exit code or output; scripts with
- * the last 64 KiB of their output). KV holds at most 64 KiB a value, so a
+ * the last 64 KiB of their output; forward targets with their HTTP status). KV holds at most 64 KiB a value, so a
  * run's output is kept in two parts of 32 KiB.
  *
  * It stores and reads reports; what runs and what is reported is the
@@ -16,10 +16,13 @@ import type { LockSafeKv } from "./kv.ts";
 
 /** One run as reported, and as the admin API shows it. */
 export interface RunReport {
-  /** The handler (`push`, `issues.opened`, `*`) or the script (`push-app-main`). */
+  /**
+   * The handler (`push`, `issues.opened`, `*`), the script (`push-app-main`)
+   * or the forward target (`forward:staging.example.com`).
+   */
   handler: string;
-  /** `"handler"` (TypeScript) or `"script"`. */
-  kind: "handler" | "script";
+  /** `"handler"` (TypeScript), `"script"` or `"forward"` (`FORWARD_URLS`). */
+  kind: "handler" | "script" | "forward";
   attempt: number;
   ok: boolean;
   ms: number;
@@ -27,6 +30,8 @@ export interface RunReport {
   exitCode?: number | null;
   /** A script's signal, when one ended it. */
   signal?: string | null;
+  /** A forward target's HTTP status, when it answered. */
+  status?: number;
   /** Why it failed, when it did. */
   error?: string;
   /** A script's last 64 KiB of combined stdout and stderr. */

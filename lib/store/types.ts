@@ -134,6 +134,12 @@ export interface DeliveryRecord extends Pick<IncomingDelivery, KeptFields> {
   after?: string | undefined;
   /** When an ordered record last joined its key's queue (a re-arm). @default receivedAt */
   queuedAt?: number | undefined;
+  /**
+   * The targets of a `failed` record that succeeded in an earlier attempt of
+   * its current life (`"handlers"`, `"forward:<host>"`): its retries run only
+   * the others. Cleared when it is final or re-armed.
+   */
+  settled?: string[] | undefined;
 }
 
 /** What the store answered for one delivery. */

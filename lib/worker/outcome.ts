@@ -27,7 +27,7 @@ import type { BackoffOptions } from "../_util/backoff.ts";
 const OUTCOME_TRIES = 6;
 
 /**
- * Counts each handler and script that ran in `webhook_handler_runs_total`
+ * Counts each handler, script and forward target that ran in `webhook_handler_runs_total`
  * and `webhook_handler_duration_seconds`, labelled with its name (nothing
  * when no handler ran: skipped). A run ended before any handler reported
  * (its isolate ended, its body did not load) counts once, under the step
@@ -61,7 +61,7 @@ export function countRun(
   };
   const runs = result.runs ?? [];
   for (const run of runs) count(run.handler, run.result, run.ms);
-  for (const run of result.scripts ?? []) {
+  for (const run of [...result.scripts ?? [], ...result.forwards ?? []]) {
     count(
       run.handler,
       run.ok ? "ok" : run.timedOut ? "timeout" : "error",
@@ -69,15 +69,28 @@ export function countRun(
     );
   }
   const reported = runs.length + (result.scripts?.length ?? 0);
-  if (
-    reported === 0 &&
-    (result.outcome === "error" || result.outcome === "timeout")
-  ) count(result.handler, result.outcome, result.ms);
+  if (reported === 0 && unreported(result)) {
+    count(result.handler, result.outcome, result.ms);
+  }
+}
+
+/**
+ * Whether `result` failed in a step no report names (its isolate ended, its
+ * body did not load): not a forward target, which reports itself.
+ */
+function unreported(result: RunResult): result is RunResult & {
+  outcome: "error" | "timeout";
+  handler: string;
+  error: string;
+} {
+  if (result.outcome !== "error" && result.outcome !== "timeout") return false;
+  return !result.forwards?.some((run) => run.handler === result.handler);
 }
 
 /**
  * The run reports of one attempt, as the store keeps them (`store/runs.ts`):
- * each handler that ran, then each script with its exit and output.
+ * each handler that ran, then each script with its exit and output, then
+ * each forward target with its HTTP status.
  *
  * @example
  * ```ts
@@ -97,10 +110,7 @@ export function reportsOf(result: RunResult): RunToStore[] {
       ? { error: result.error }
       : {}),
   }));
-  if (
-    reports.length === 0 &&
-    (result.outcome === "error" || result.outcome === "timeout")
-  ) {
+  if (reports.length === 0 && unreported(result)) {
     reports.push({
       handler: result.handler,
       kind: "handler",
@@ -119,6 +129,16 @@ export function reportsOf(result: RunResult): RunToStore[] {
       signal: run.signal,
       ...(run.error !== undefined ? { error: run.error } : {}),
       output: run.output,
+    });
+  }
+  for (const run of result.forwards ?? []) {
+    reports.push({
+      handler: run.handler,
+      kind: "forward",
+      ok: run.ok,
+      ms: Math.round(run.ms),
+      ...(run.status !== undefined ? { status: run.status } : {}),
+      ...(run.error !== undefined ? { error: run.error } : {}),
     });
   }
   return reports;
@@ -142,7 +162,7 @@ export interface OutcomeOptions {
  */
 export async function recordOutcome(
   leased: Deno.KvEntry<DeliveryRecord>,
-  result: DispatchResult,
+  result: RunResult,
   log: Logger,
   options: OutcomeOptions,
 ): Promise<void> {

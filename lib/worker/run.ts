@@ -29,6 +29,13 @@ import type { DeliveryStore } from "../store/store.ts";
 import type { GitHubHost } from "../github/client.ts";
 import { goneInstallation, installationOf } from "../github/refs.ts";
 import type { ScriptJob, ScriptRun, ScriptRunner } from "./scripts.ts";
+import {
+  forwardDelivery,
+  forwardName,
+  type ForwardReport,
+  type ForwardStage,
+  signForward,
+} from "./forward.ts";
 
 /** What the accepting request already holds of a delivery (the fast path). */
 export interface LocalDelivery {
@@ -200,7 +207,17 @@ export interface ScriptStage {
 export type RunResult = DispatchResult & {
   /** The reports of the hook scripts that ran, in order. */
   scripts?: ScriptRun[];
+  /** The reports of the forward targets that ran, in `FORWARD_URLS` order. */
+  forwards?: ForwardReport[];
+  /**
+   * The targets that succeeded in this attempt ({@link HANDLERS_TARGET},
+   * `forward:<host>`), when there are forward targets: a retry skips them.
+   */
+  settled?: string[];
 };
+
+/** The name the handlers and scripts stage is settled under. */
+export const HANDLERS_TARGET = "handlers";
 
 /** What {@link runDelivery} needs beside the delivery: one per worker. */
 export interface RunContext {
@@ -212,6 +229,8 @@ export interface RunContext {
   signal: AbortSignal;
   /** Hook scripts, when `HOOKS_DIR` is set. */
   scripts?: ScriptStage | undefined;
+  /** Forward targets, when `FORWARD_URLS` is set. */
+  forwards?: ForwardStage | undefined;
 }
 
 /**
@@ -346,8 +365,89 @@ function tailOverlap(output: Uint8Array, needle: Uint8Array): number {
 }
 
 /**
+ * Folds the forward reports into the result of the handlers and scripts:
+ * the attempt fails with the first target that failed (a timeout when it
+ * ran out of time); a delivery no handler took is not `skipped` when it was
+ * forwarded. `settled` names what succeeded in this attempt.
+ *
+ * @example
+ * ```ts
+ * import { withForwards } from "./run.ts";
+ * const failed = { handler: "forward:staging.test", ok: false, status: 500, ms: 4, timedOut: false, error: "answered 500" };
+ * const result = withForwards({ outcome: "ok", ms: 1 }, [failed], ["handlers"]);
+ * result.outcome; // "error"
+ * result.settled; // ["handlers"]
+ * ```
+ */
+export function withForwards(
+  result: RunResult,
+  forwards: ForwardReport[],
+  settled: string[],
+): RunResult {
+  const ms = result.ms + forwards.reduce((sum, run) => sum + run.ms, 0);
+  const failed = forwards.find((run) => !run.ok);
+  if (result.outcome === "error" || result.outcome === "timeout") {
+    return { ...result, ms, forwards, settled };
+  }
+  if (failed) {
+    return {
+      ...result,
+      outcome: failed.timedOut ? "timeout" : "error",
+      ms,
+      error: `${failed.handler}: ${failed.error ?? "failed"}`,
+      handler: failed.handler,
+      forwards,
+      settled,
+    };
+  }
+  const outcome = result.outcome === "skipped" && forwards.length === 0
+    ? "skipped"
+    : "ok";
+  return { ...result, outcome, ms, forwards, settled };
+}
+
+/**
+ * Sends the delivery to each forward target not settled in an earlier
+ * attempt (all at once), after a handlers stage that came to `result`
+ * (whether it ran now or was settled before). Never rejects.
+ */
+async function runForwards(
+  record: DeliveryRecord,
+  body: Uint8Array,
+  result: RunResult,
+  stage: ForwardStage,
+  context: RunContext,
+): Promise<RunResult> {
+  const before = new Set(record.settled ?? []);
+  const settled = result.outcome === "ok" || result.outcome === "skipped"
+    ? [HANDLERS_TARGET]
+    : [];
+  const targets = stage.targets.filter((t) => !before.has(forwardName(t)));
+  const bytes = body.buffer instanceof ArrayBuffer
+    ? body as Uint8Array<ArrayBuffer>
+    : new Uint8Array(body);
+  const signatures = targets.length > 0
+    ? await signForward(stage.keys, bytes)
+    : { sha256: "", sha1: "" };
+  const forwards = await Promise.all(targets.map((target) =>
+    forwardDelivery({
+      target,
+      body: bytes,
+      headers: record.headers,
+      signatures,
+      timeoutMs: context.timeoutMs,
+      signal: context.signal,
+      ...(stage.fetch ? { fetch: stage.fetch } : {}),
+    })
+  ));
+  for (const run of forwards) if (run.ok) settled.push(run.handler);
+  return withForwards(result, forwards, settled);
+}
+
+/**
  * Runs one leased delivery to a result: its handlers, then (`HOOKS_DIR`)
- * its hook scripts. `local` carries what the accepting request already
+ * its hook scripts, then (`FORWARD_URLS`) its forward targets; a retry
+ * skips what succeeded in an earlier attempt (`record.settled`). `local` carries what the accepting request already
  * holds, so that the durable fast path reads nothing back from KV. A body that cannot be read is an `error` of the
  * {@link LOAD_STEP}; it never rejects.
  */
@@ -382,6 +482,19 @@ export async function runDelivery(
     timeoutMs: context.timeoutMs,
     ...(local?.payload !== undefined ? { payload: local.payload } : {}),
   };
+  const result = record.settled?.includes(HANDLERS_TARGET)
+    ? { outcome: "ok" as const, ms: 0 }
+    : await runHandlersAndScripts(job, log, context);
+  if (context.forwards === undefined) return result;
+  return await runForwards(record, body, result, context.forwards, context);
+}
+
+/** The handlers, then the hook scripts, of one job. */
+async function runHandlersAndScripts(
+  job: HandlerJob,
+  log: Logger,
+  context: RunContext,
+): Promise<RunResult> {
   const result = await context.runner.run(job, log, context.signal);
   if (context.scripts === undefined) return result;
   return await runScripts(job, result, context.scripts, context.signal);

@@ -44,6 +44,7 @@ import {
   type RunResult,
   type ScriptStage,
 } from "./run.ts";
+import type { ForwardStage } from "./forward.ts";
 import {
   countRun,
   logGivenUp,
@@ -94,6 +95,8 @@ export interface WorkerOptions {
   registry?: HandlerRegistry;
   /** Hook scripts (`HOOKS_DIR`), run after the handlers. @default none */
   scripts?: ScriptStage | undefined;
+  /** Forward targets (`FORWARD_URLS`), sent after the handlers. @default none */
+  forwards?: ForwardStage | undefined;
   log: Logger;
   metrics?: Metrics;
   maxConcurrency: number;
@@ -404,6 +407,7 @@ function workerParts(options: WorkerOptions): WorkerParts {
       timeoutMs: handlerTimeoutMs,
       signal: abortRuns.signal,
       scripts: options.scripts,
+      forwards: options.forwards,
     },
     outcomes: {
       store,

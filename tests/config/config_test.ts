@@ -101,6 +101,8 @@ Deno.test(
         serializeBy: "none",
         kvLimits: undefined,
         reconcileIntervalMinutes: null,
+        forwardUrls: [],
+        forwardSecret: undefined,
       } satisfies Config,
     );
   },
@@ -940,6 +942,60 @@ Deno.test(
     assert.ok(
       (CONFIG_VARIABLES as readonly string[]).includes(
         "RECONCILE_INTERVAL_MINUTES",
+      ),
+    );
+  },
+);
+
+Deno.test(
+  "loadConfig() reads FORWARD_URLS (http(s) URLs, one host each) and FORWARD_SECRET (16 characters, never shown)",
+  SANITIZE,
+  () => {
+    const base = { GITHUB_WEBHOOK_SECRET: SECRET };
+    assert.deepEqual(loadConfig(base).forwardUrls, []);
+    assert.equal(loadConfig(base).forwardSecret, undefined);
+    const config = loadConfig({
+      ...base,
+      FORWARD_URLS:
+        " https://staging.example.com/webhook ,http://10.0.0.5:8000/hook,",
+      FORWARD_SECRET: "a forward secret of some length",
+    });
+    assert.deepEqual(config.forwardUrls, [
+      "https://staging.example.com/webhook",
+      "http://10.0.0.5:8000/hook",
+    ]);
+    assert.equal(config.forwardSecret, "a forward secret of some length");
+    for (
+      const [bad, message] of [
+        [
+          "ftp://files.example.com/x",
+          /FORWARD_URLS item 1 must be an http\(s\) URL.*scheme is ftp:/,
+        ],
+        [
+          "https://ok.example.com, not a url",
+          /FORWARD_URLS item 2 must be an http\(s\) URL/,
+        ],
+        [
+          "http://a.test/one,http://a.test/two",
+          /FORWARD_URLS item 2 has the host of an earlier one \(a\.test\)/,
+        ],
+      ] as const
+    ) {
+      const problems = problemsOf({ ...base, FORWARD_URLS: bad });
+      assert.ok(problems.some((p) => message.test(p)), `${bad}: ${problems}`);
+    }
+    const short = problemsOf({ ...base, FORWARD_SECRET: "short-forward" });
+    assert.ok(
+      short.some((p) => p.startsWith("FORWARD_SECRET is shorter than 16")),
+    );
+    assert.ok(!short.join("\n").includes("short-forward"));
+    for (const name of ["FORWARD_URLS", "FORWARD_SECRET"]) {
+      assert.ok((CONFIG_VARIABLES as readonly string[]).includes(name), name);
+    }
+    // A script never gets the forward secret.
+    assert.ok(
+      problemsOf({ ...base, HOOKS_ENV: "FORWARD_SECRET" }).some((p) =>
+        p.includes("FORWARD_SECRET")
       ),
     );
   },

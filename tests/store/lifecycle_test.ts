@@ -548,3 +548,76 @@ Deno.test("a delivery's whole life: queued → running → failed → running �
   assert.equal(r.replays, 1);
   assert.equal(r.attemptLimit, 6);
 });
+
+Deno.test("finishAttempt() keeps the targets settled so far while the record fails, and clears them at its end", async (t) => {
+  const fail = (settled: string[]) => ({
+    outcome: "error" as const,
+    ms: 1,
+    error: "forward:b.test: answered 500",
+    settled,
+  });
+  await t.step("failed: the union, once each", () => {
+    let r = finishAttempt(running(1), fail(["handlers", "forward:a.test"]), {
+      now: 3_000,
+      backoff,
+    });
+    assert.deepEqual(r.settled, ["handlers", "forward:a.test"]);
+    r = leaseRecord(r, r.dueAt!, 9_000)!;
+    assert.deepEqual(
+      r.settled,
+      ["handlers", "forward:a.test"],
+      "kept by a lease",
+    );
+    r = finishAttempt(r, fail(["forward:c.test"]), { now: 9_100, backoff });
+    assert.deepEqual(r.settled, [
+      "handlers",
+      "forward:a.test",
+      "forward:c.test",
+    ]);
+  });
+  await t.step("a failure with nothing settled keeps no field", () => {
+    const r = finishAttempt(running(1), fail([]), { now: 3_000, backoff });
+    assert.equal("settled" in r, false);
+  });
+  await t.step("cut short by a shutdown: kept", () => {
+    const r = finishAttempt(running(1, { settled: ["handlers"] }), fail([]), {
+      now: 3_000,
+      backoff,
+      interrupted: true,
+    });
+    assert.deepEqual(r.settled, ["handlers"]);
+  });
+  await t.step("done, dead, replayed while running: cleared", () => {
+    const settled = ["handlers"];
+    const done = finishAttempt(
+      running(2, { settled }),
+      { outcome: "ok", ms: 1, settled: ["forward:b.test"] },
+      { now: 3_000, backoff },
+    );
+    assert.equal(done.status, "done");
+    assert.equal("settled" in done, false);
+    const dead = finishAttempt(running(3, { settled }), fail(["x"]), {
+      now: 3_000,
+      backoff,
+    });
+    assert.equal(dead.status, "dead");
+    assert.equal("settled" in dead, false);
+    const rerun = finishAttempt(
+      running(1, { settled, rerun: true }),
+      fail(["x"]),
+      { now: 3_000, backoff },
+    );
+    assert.equal(rerun.status, "queued");
+    assert.equal("settled" in rerun, false);
+  });
+});
+
+Deno.test("rearmRecord() and giveUpRecord() clear the settled targets: a replay runs everything again", () => {
+  const settled = ["handlers", "forward:a.test"];
+  for (const status of ["failed", "dead", "running"] as const) {
+    const r = rearmRecord(record({ status, attempts: 1, settled }), 3_000, 3);
+    assert.equal("settled" in r, false, status);
+  }
+  const lapsed = running(3, { settled, dueAt: 5_000 });
+  assert.equal("settled" in giveUpRecord(lapsed, 6_000)!, false);
+});

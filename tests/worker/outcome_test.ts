@@ -1,7 +1,12 @@
 // Recording a run's outcome through the store, on :memory: KV.
 
 import assert from "node:assert/strict";
-import { countRun, recordOutcome } from "../../lib/worker/outcome.ts";
+import {
+  countRun,
+  recordOutcome,
+  reportsOf,
+} from "../../lib/worker/outcome.ts";
+import { withForwards } from "../../lib/worker/run.ts";
 import { DeliveryStore } from "../../lib/store/store.ts";
 import type {
   DeliveryRecord,
@@ -225,4 +230,82 @@ Deno.test("recordOutcome() logs a run replayed while it ran at info: it runs aga
   } finally {
     kv.close();
   }
+});
+
+Deno.test("reportsOf() and countRun() report each forward target as itself, never as a handler", () => {
+  const ok = {
+    handler: "forward:a.test",
+    ok: true,
+    status: 200,
+    ms: 3.4,
+    timedOut: false,
+  };
+  const late = {
+    handler: "forward:b.test",
+    ok: false,
+    ms: 300,
+    timedOut: true,
+    error: "timed out after 300 ms",
+  };
+  // The handlers were settled in an earlier attempt: only forwards ran.
+  const result = withForwards({ outcome: "ok", ms: 0 }, [ok, late], [
+    "handlers",
+    "forward:a.test",
+  ]);
+  assert.equal(result.outcome, "timeout");
+  assert.deepEqual(reportsOf(result), [
+    {
+      handler: "forward:a.test",
+      kind: "forward",
+      ok: true,
+      ms: 3,
+      status: 200,
+    },
+    {
+      handler: "forward:b.test",
+      kind: "forward",
+      ok: false,
+      ms: 300,
+      error: "timed out after 300 ms",
+    },
+  ]);
+  const metrics = createMetrics();
+  countRun(metrics, "push", result);
+  const value = (handler: string, result: string) =>
+    metrics.value("webhook_handler_runs_total", {
+      event: "push",
+      handler,
+      result,
+    });
+  assert.equal(value("forward:a.test", "ok"), 1);
+  assert.equal(value("forward:b.test", "timeout"), 1);
+  // A body that did not load is still counted under its step.
+  const load = withForwards(
+    { outcome: "error", ms: 1, error: "gone", handler: "(load)" },
+    [ok],
+    ["forward:a.test"],
+  );
+  assert.equal(load.outcome, "error");
+  assert.equal(reportsOf(load)[0]!.handler, "(load)");
+  countRun(metrics, "push", load);
+  assert.equal(value("(load)", "error"), 1);
+});
+
+Deno.test("withForwards() keeps a skipped delivery skipped only when nothing was forwarded", () => {
+  const ok = { handler: "forward:a.test", ok: true, ms: 1, timedOut: false };
+  assert.equal(
+    withForwards({ outcome: "skipped", ms: 1 }, [ok], []).outcome,
+    "ok",
+  );
+  assert.equal(
+    withForwards({ outcome: "skipped", ms: 1 }, [], []).outcome,
+    "skipped",
+  );
+  const failed = { ...ok, ok: false, status: 302, error: "answered 302" };
+  const result = withForwards({ outcome: "ok", ms: 1 }, [failed], ["handlers"]);
+  assert.equal(result.outcome, "error");
+  assert.equal(
+    (result as { error: string }).error,
+    "forward:a.test: answered 302",
+  );
 });
