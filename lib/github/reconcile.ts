@@ -272,6 +272,8 @@ export interface PassOptions {
   /** @default a timer */
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
   signal?: AbortSignal;
+  /** Guids already asked for (an earlier pass): never asked for again. */
+  asked?: Iterable<string>;
 }
 
 /**
@@ -301,7 +303,7 @@ export async function reconcilePass(options: PassOptions): Promise<PassCounts> {
     alreadyStored: 0,
     errors: 0,
   };
-  const done = new Set<string>();
+  const done = new Set<string>(options.asked ?? []);
   for (const hook of options.hooks) {
     if (signal?.aborted) break;
     if (options.renew && !(await options.renew())) break;

@@ -151,17 +151,29 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
     }
     const started = now();
     const hooks = await passHooks(unmarked);
+    // A redelivery asked for once is not asked for again: its copy may not
+    // have come yet (or this hookgate is what fails), and the next pass
+    // lists the same failed attempt.
+    const asked = (await Array.fromAsync(
+      kv.list<number>({ prefix: hookKeys.askedAll() }),
+    )).map((entry) => entry.key.at(-1) as string);
     const seenOf = new Map(hooks.map((h) => [h.pass, h.seen]));
     const counts = await reconcilePass({
       hooks: hooks.map((h) => h.pass),
       clientFor: (hook) =>
         options.clientFor(hook.target, seenOf.get(hook)!, signal),
       isStored: options.isStored,
+      asked,
       log,
       ...(metrics ? { metrics } : {}),
       ...(options.paceMs !== undefined ? { paceMs: options.paceMs } : {}),
       renew: () => options.claim(RECONCILE_JOB, intervalMs),
       onHook: async (hook, result) => {
+        for (const guid of result.guids) {
+          await kv.set(hookKeys.asked(guid), now(), {
+            expireIn: GITHUB_WINDOW_MS,
+          });
+        }
         if (result.mark !== null) {
           await kv.set(hookKeys.mark(hook.id), result.mark, {
             expireIn: GITHUB_WINDOW_MS,

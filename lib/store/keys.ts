@@ -163,6 +163,13 @@ export const hookKeys = {
   hooks: (): Deno.KvKey => [ROOT, "hook"],
   /** Where the last reconciliation pass over a hook got to (epoch ms). */
   mark: (hookId: string): Deno.KvKey => [ROOT, "reconciled", hookId],
+  /**
+   * A delivery reconciliation asked GitHub to redeliver (kept for GitHub's
+   * 3-day window): it is not asked for again, whatever the passes list.
+   */
+  asked: (guid: string): Deno.KvKey => [ROOT, "asked", guid],
+  /** Prefix of every delivery asked for. */
+  askedAll: (): Deno.KvKey => [ROOT, "asked"],
 } as const;
 
 /** The counter workers watch: bumped by every commit that makes work due now. */

@@ -527,3 +527,38 @@ Deno.test("createReconciler().start() runs a first pass after firstDelayMs, and 
     kv.close();
   }
 });
+
+Deno.test("createReconciler(): a guid asked for once is not asked for again by the next pass, though GitHub still lists it failed", async () => {
+  await using github = await startFakeGitHub({ personalToken: TOKEN });
+  const hook = addHookDeliveries(github, REPO, {
+    items: [deliveryItem(1, "g-never-comes", ago(2), 502)],
+  });
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const store = new DeliveryStore({ kv, ttlMs: 86_400_000, maxAttempts: 5 });
+    const hooks = createHookMemory({ kv });
+    hooks.seen({
+      hookId: "42",
+      target: { type: "repository", id: "1" },
+      repository: "octo/hello",
+    });
+    await hooks.idle();
+    const reconciler = createReconciler({
+      hooks,
+      kv,
+      // A claim that is free again at once: every pass runs.
+      claim: () => Promise.resolve(true),
+      isStored: async (guid) => (await store.get(guid))?.status ?? null,
+      clientFor: () => createRestClient({ baseUrl: github.url, token: TOKEN }),
+      intervalMs: 60 * MINUTE,
+      log: captureLogger().log,
+      paceMs: 0,
+    });
+    const signal = new AbortController().signal;
+    assert.equal((await reconciler.runOnce(signal))?.redelivered, 1);
+    assert.equal((await reconciler.runOnce(signal))?.redelivered, 0);
+    assert.deepEqual(hook.guids, ["g-never-comes"], "asked for once");
+  } finally {
+    kv.close();
+  }
+});
