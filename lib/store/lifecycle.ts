@@ -277,9 +277,8 @@ export function giveUpRecord(
     record.dueAt > now || record.attempts < record.attemptLimit
   ) return null;
   const lapses = (record.lapses ?? 0) + 1;
-  const { settled: _settled, ...rest } = record;
   return {
-    ...rest,
+    ...record,
     status: "dead",
     lapses,
     updatedAt: now,
@@ -425,8 +424,13 @@ export function rearmRecord(
   now: number,
   maxAttempts: number,
 ): DeliveryRecord {
-  // A replay runs every target again.
-  const { settled: _settled, ...rest } = record;
+  // A replay of a dead or failed delivery runs only the targets that have
+  // not succeeded (handlers that did are not run again, a forward that got
+  // its copy gets no other); a replay of a done one runs every target.
+  const { settled: _settled, ...cleared } = record;
+  const rest = record.status === "done" || record.status === "skipped"
+    ? cleared
+    : record;
   if (record.status === "queued" || record.status === "failed") {
     // Already waiting: make it due now.
     return {
@@ -486,8 +490,8 @@ export const INTERRUPTED_ERROR = "interrupted by a shutdown; it runs again";
  * due again after a backoff; `dead` after its last attempt; `queued` again
  * at once when it was replayed while running, or when a shutdown cut a
  * failing run short (then the attempt does not count). A record that fails
- * again (or is cut short) keeps the targets that succeeded so far
- * (`settled`); any other end clears them.
+ * again, is cut short or ends `dead` keeps the targets that succeeded so far
+ * (`settled`); `done`, `skipped` and a rerun clear them.
  *
  * @example
  * ```ts
@@ -545,6 +549,8 @@ export function finishAttempt(
   if (record.attempts >= record.attemptLimit) {
     return {
       ...base,
+      // Kept: a replay of the dead delivery runs only what did not succeed.
+      ...settledUnion(record, result),
       status: "dead",
       finishedAt: now,
       dueAt: null,

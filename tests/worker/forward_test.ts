@@ -370,7 +370,10 @@ Deno.test("a refused forward target fails only itself: the other target and the 
         dead.error!,
         new RegExp(`^forward:127\\.0\\.0\\.1:${closed}: `),
       );
-      assert.equal(dead.settled, undefined);
+      assert.deepEqual(dead.settled, [
+        "handlers",
+        `forward:127.0.0.1:${good.url.port}`,
+      ]);
       assert.equal(calls(), 1);
       assert.equal(good.got.length, 1);
       assert.deepEqual(good.got[0]!.body, ODD_BODY);
@@ -384,6 +387,19 @@ Deno.test("a refused forward target fails only itself: the other target and the 
           [2, `forward:127.0.0.1:${closed}`, false],
         ],
       );
+      // Replaying the dead delivery retries only the refused target.
+      await app.store.rearm("fwd-refused", "replay");
+      app.worker.wake();
+      await waitFor(
+        async () => {
+          const record = await app.store.get("fwd-refused");
+          return record?.status === "dead" && record.attempts === 4;
+        },
+        5000,
+        "dead again after the replay's attempts",
+      );
+      assert.equal(calls(), 1, "the handlers did not run again");
+      assert.equal(good.got.length, 1, "the good target got no second copy");
     },
   );
 });
