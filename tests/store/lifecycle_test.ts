@@ -587,29 +587,32 @@ Deno.test("finishAttempt() keeps the targets settled so far while the record fai
     });
     assert.deepEqual(r.settled, ["handlers"]);
   });
-  await t.step("done and replayed while running: cleared; dead: kept for a replay", () => {
-    const settled = ["handlers"];
-    const done = finishAttempt(
-      running(2, { settled }),
-      { outcome: "ok", ms: 1, settled: ["forward:b.test"] },
-      { now: 3_000, backoff },
-    );
-    assert.equal(done.status, "done");
-    assert.equal("settled" in done, false);
-    const dead = finishAttempt(running(3, { settled }), fail(["x"]), {
-      now: 3_000,
-      backoff,
-    });
-    assert.equal(dead.status, "dead");
-    assert.deepEqual(dead.settled, ["handlers", "x"]);
-    const rerun = finishAttempt(
-      running(1, { settled, rerun: true }),
-      fail(["x"]),
-      { now: 3_000, backoff },
-    );
-    assert.equal(rerun.status, "queued");
-    assert.equal("settled" in rerun, false);
-  });
+  await t.step(
+    "done and replayed while running: cleared; dead: kept for a replay",
+    () => {
+      const settled = ["handlers"];
+      const done = finishAttempt(
+        running(2, { settled }),
+        { outcome: "ok", ms: 1, settled: ["forward:b.test"] },
+        { now: 3_000, backoff },
+      );
+      assert.equal(done.status, "done");
+      assert.equal("settled" in done, false);
+      const dead = finishAttempt(running(3, { settled }), fail(["x"]), {
+        now: 3_000,
+        backoff,
+      });
+      assert.equal(dead.status, "dead");
+      assert.deepEqual(dead.settled, ["handlers", "x"]);
+      const rerun = finishAttempt(
+        running(1, { settled, rerun: true }),
+        fail(["x"]),
+        { now: 3_000, backoff },
+      );
+      assert.equal(rerun.status, "queued");
+      assert.equal("settled" in rerun, false);
+    },
+  );
 });
 
 Deno.test("rearmRecord() keeps the settled targets of a dead or failed record (a replay runs only what did not succeed), and giveUpRecord() keeps them too", () => {
