@@ -152,15 +152,39 @@ async function githubBroker(
  * The server's reconciliation, when `RECONCILE_INTERVAL_MINUTES` is set and
  * there are credentials to use (else null, warned).
  */
+/** What the reconciliation is made from. */
+interface ReconcileParts {
+  kv: Deno.Kv;
+  store: DeliveryStore;
+  github: GitHubBroker;
+  hooks: ReturnType<typeof createHookMemory>;
+  metrics: Metrics;
+}
+
+/**
+ * The memory of the hooks deliveries came from, and the reconciler that
+ * goes over them (null when off); a hook seen for the first time nudges it.
+ */
+function reconciliationFor(
+  options: AppOptions,
+  parts: Omit<ReconcileParts, "hooks">,
+): {
+  hooks: ReturnType<typeof createHookMemory>;
+  reconciler: Reconciler | null;
+} {
+  const hooks = createHookMemory({
+    kv: parts.kv,
+    log: options.log,
+    now: options.now ?? Date.now,
+    onNew: () => reconciler?.nudge(),
+  });
+  const reconciler = reconcilerFor(options, { ...parts, hooks });
+  return { hooks, reconciler };
+}
+
 function reconcilerFor(
   options: AppOptions,
-  parts: {
-    kv: Deno.Kv;
-    store: DeliveryStore;
-    github: GitHubBroker;
-    hooks: ReturnType<typeof createHookMemory>;
-    metrics: Metrics;
-  },
+  parts: ReconcileParts,
 ): Reconciler | null {
   const { config, log } = options;
   const minutes = config.reconcileIntervalMinutes;
@@ -185,6 +209,46 @@ function reconcilerFor(
     ...(options.now ? { now: options.now } : {}),
     ...options.reconcile,
   });
+}
+
+/** GitHub's meta refresher, or null when `IP_ALLOWLIST=off`. */
+function metaFor(options: AppOptions, kv: Deno.Kv): MetaRefresher | null {
+  const { config, log } = options;
+  if (config.ipAllowlist !== "github") return null;
+  return createMetaRefresher({
+    url: config.metaUrl,
+    token: config.githubToken,
+    refreshSeconds: config.metaRefreshSeconds,
+    extraCidrs: config.extraAllowedCidrs,
+    kv,
+    log: log.child({ component: "meta" }),
+    ...(options.fetch ? { fetch: options.fetch } : {}),
+    ...(options.now ? { now: options.now } : {}),
+  });
+}
+
+/** The forward targets of `FORWARD_URLS`, with their signing keys; none when unset. */
+async function forwardStage(config: Config) {
+  if (config.forwardUrls.length === 0) return undefined;
+  return {
+    targets: config.forwardUrls.map((url) => new URL(url)),
+    keys: await importForwardKeys(config.forwardSecret ?? config.secrets[0]!),
+  };
+}
+
+/**
+ * The worker's tuning for the KV: over a network `kv.watch` wakes the
+ * workers (the poll is a safety net), and a lease taken from the work index
+ * costs a round trip or two, so more deliveries stay on the fast path.
+ */
+function kvTuning(
+  config: Config,
+): { pollMs: number; localQueueFactor: number } {
+  const remote = isRemoteKv(config.kvPath);
+  return {
+    pollMs: remote ? REMOTE_POLL_MS : 1000,
+    localQueueFactor: remote ? REMOTE_QUEUE_FACTOR : 4,
+  };
 }
 
 /** Builds the app: keys imported once, KV opened, everything wired. */
@@ -212,10 +276,6 @@ export async function createApp(options: AppOptions): Promise<App> {
     ...(options.handlersModule ? { module: options.handlersModule } : {}),
   });
   const scripts = await createScriptStage({ config, log, github });
-  const forwards = config.forwardUrls.length === 0 ? undefined : {
-    targets: config.forwardUrls.map((url) => new URL(url)),
-    keys: await importForwardKeys(config.forwardSecret ?? config.secrets[0]!),
-  };
   const worker = createWorker({
     store,
     runner,
@@ -225,26 +285,11 @@ export async function createApp(options: AppOptions): Promise<App> {
     handlerTimeoutMs: config.handlerTimeoutMs,
     deadlines,
     scripts,
-    forwards,
-    // Over a network kv.watch wakes the workers: the poll is a safety net.
-    pollMs: isRemoteKv(config.kvPath) ? REMOTE_POLL_MS : 1000,
-    // …and a lease taken from the work index costs a round trip or two: keep
-    // more on the fast path.
-    localQueueFactor: isRemoteKv(config.kvPath) ? REMOTE_QUEUE_FACTOR : 4,
+    forwards: await forwardStage(config),
+    ...kvTuning(config),
     ...options.worker,
   });
-  const meta = config.ipAllowlist === "github"
-    ? createMetaRefresher({
-      url: config.metaUrl,
-      token: config.githubToken,
-      refreshSeconds: config.metaRefreshSeconds,
-      extraCidrs: config.extraAllowedCidrs,
-      kv,
-      log: log.child({ component: "meta" }),
-      ...(options.fetch ? { fetch: options.fetch } : {}),
-      ...(options.now ? { now: options.now } : {}),
-    })
-    : null;
+  const meta = metaFor(options, kv);
   if (meta) await meta.load();
 
   const share = createMetricsShare({ metrics });
@@ -252,14 +297,12 @@ export async function createApp(options: AppOptions): Promise<App> {
 
   // The durable fast path: stored leased to this worker when it has room.
   const health = createStoreHealth({ now: options.now });
-  const hooks = createHookMemory({
+  const { hooks, reconciler } = reconciliationFor(options, {
     kv,
-    log,
-    now: options.now ?? Date.now,
-    onNew: () => reconciler?.nudge(),
+    store,
+    github,
+    metrics,
   });
-  const parts = { kv, store, github, hooks, metrics };
-  const reconciler = reconcilerFor(options, parts);
   const accept = createAccept({
     store,
     worker,

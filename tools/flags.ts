@@ -29,8 +29,7 @@ import {
   readEnvironment,
 } from "../lib/config/config.ts";
 import { errorMessage } from "../lib/_util/errors.ts";
-import { listScripts } from "../lib/worker/scripts.ts";
-import { scriptTempDir } from "../lib/worker/runner.ts";
+import { listScripts, scriptTempDir } from "../lib/worker/scripts.ts";
 
 /** The folder of hookgate's code, which handler Workers load from disk. */
 const CODE_DIR = new URL("../lib", import.meta.url).pathname;

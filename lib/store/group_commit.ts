@@ -222,7 +222,7 @@ export interface BatchRoom {
    * Order keys with an acceptance in a commit still in flight: another
    * acceptance of the key waits for it, so that commits keep receipt order.
    */
-  busy?: ReadonlySet<string>;
+  busy?: { has(orderKey: string): boolean };
 }
 
 /**
@@ -561,7 +561,7 @@ function pump(w: Writer): void {
       {
         maxChecks: w.limits.maxChecks,
         maxMutations: w.limits.maxMutations,
-        busy: new Set(w.busy.keys()),
+        busy: w.busy,
       },
     );
     w.updatesNext = !updatesNow;

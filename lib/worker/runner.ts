@@ -22,7 +22,7 @@ import {
 } from "./run.ts";
 import type { GitHubHost } from "../github/client.ts";
 import type { GitHubBroker } from "../github/broker.ts";
-import { createScriptRunner, listScripts } from "./scripts.ts";
+import { createScriptRunner, listScripts, scriptTempDir } from "./scripts.ts";
 import { describeError } from "../_util/errors.ts";
 
 /** The module the pool's isolates load their handlers from. */
@@ -113,15 +113,6 @@ export interface ScriptStageOptions {
   log: Logger;
   /** Gives the scripts' `GITHUB_TOKEN` (the server's GitHub broker). */
   github?: Pick<GitHubBroker, "tokenFor"> | undefined;
-}
-
-/** The folder hook scripts' payload files are written to. */
-export function scriptTempDir(): string {
-  const granted = Deno.permissions.querySync({
-    name: "env",
-    variable: "TMPDIR",
-  }).state === "granted";
-  return (granted ? Deno.env.get("TMPDIR") : undefined) || "/tmp";
 }
 
 /**

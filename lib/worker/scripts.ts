@@ -260,6 +260,25 @@ export async function findScripts(
 }
 
 /**
+ * The folder hook scripts' payload files are written to: `TMPDIR` when this
+ * process may read it, else `/tmp`. `deno task flags` and the start-up
+ * permission check use the same answer.
+ *
+ * @example
+ * ```ts
+ * import { scriptTempDir } from "./scripts.ts";
+ * scriptTempDir().length > 0; // true
+ * ```
+ */
+export function scriptTempDir(): string {
+  const granted = Deno.permissions.querySync({
+    name: "env",
+    variable: "TMPDIR",
+  }).state === "granted";
+  return (granted ? Deno.env.get("TMPDIR") : undefined) || "/tmp";
+}
+
+/**
  * The real path of every script `dir` holds, in sub-folders too (branch
  * names with a `/`): each regular file with an execute bit that resolves
  * inside `realPath(dir)`, once, sorted. For `deno task flags`' narrow
