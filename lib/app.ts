@@ -90,6 +90,11 @@ function registerGauges(
     () => worker.depth,
   );
   metrics.gauge(
+    "webhook_queue_oldest_due_seconds",
+    "How long the earliest due delivery has waited for a worker (0: none overdue).",
+    () => worker.overdueSeconds,
+  );
+  metrics.gauge(
     "webhook_handler_runs_active",
     "Handler runs in progress.",
     () => worker.active,

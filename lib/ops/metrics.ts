@@ -364,6 +364,10 @@ export function createMetrics(
     "Runs of each handler and hook script, by event, handler and result (ok/error/timeout).",
   );
   m.counter(
+    "webhook_delivery_outcomes_total",
+    "Attempts recorded, by event and the status they left the delivery in (done/failed/dead/skipped).",
+  );
+  m.counter(
     "webhook_reconcile_redeliveries_total",
     "Redeliveries reconciliation asked GitHub for, by result (accepted/refused).",
   );

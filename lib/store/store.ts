@@ -343,6 +343,17 @@ export class DeliveryStore {
   }
 
   /**
+   * When the earliest entry of the work index is due (ms), or null when
+   * nothing waits: a due time in the past is work no worker has taken yet.
+   */
+  async oldestDue(): Promise<number | null> {
+    const [first] = await this.kv.list({ prefix: deliveryKeys.dueFrom() }, {
+      limit: 1,
+    });
+    return first ? deliveryKeys.dueOf(first.key).dueAt : null;
+  }
+
+  /**
    * Replaces a record if it is unchanged since `entry` was read, moving its
    * `due` index entry along (in a shared commit). Returns the new record, or
    * null when another process got there first.

@@ -74,6 +74,35 @@ export function countRun(
   }
 }
 
+/** The statuses an attempt can leave a delivery in that are counted. */
+const COUNTED = new Set(["done", "failed", "dead", "skipped"]);
+
+/**
+ * Counts the status an attempt left a delivery in, in
+ * `webhook_delivery_outcomes_total` (done, failed, dead or skipped; a run
+ * queued again by a shutdown or a replay is not an outcome).
+ *
+ * @example
+ * ```ts
+ * import { countOutcome } from "./outcome.ts";
+ * import { createMetrics } from "../ops/metrics.ts";
+ * import type { DeliveryRecord } from "../store/types.ts";
+ * const metrics = createMetrics();
+ * countOutcome(metrics, { event: "push", status: "dead" } as DeliveryRecord);
+ * metrics.value("webhook_delivery_outcomes_total", { event: "push", status: "dead" }); // 1
+ * ```
+ */
+export function countOutcome(
+  metrics: Metrics | undefined,
+  record: DeliveryRecord,
+): void {
+  if (!COUNTED.has(record.status)) return;
+  metrics?.inc("webhook_delivery_outcomes_total", {
+    event: record.event,
+    status: record.status,
+  });
+}
+
 /**
  * Whether `result` failed in a step no report names (its isolate ended, its
  * body did not load): not a forward target, which reports itself.
@@ -151,6 +180,8 @@ export interface OutcomeOptions {
   backoff: BackoffOptions;
   /** Aborted when the process shuts down: a failure then does not count. */
   shutdown: AbortSignal;
+  /** Counts each outcome ({@link countOutcome}). */
+  metrics?: Metrics | undefined;
 }
 
 /**
@@ -158,25 +189,26 @@ export interface OutcomeOptions {
  * leased (no read: the common case), then, if the record changed meanwhile
  * (a replay, an expired lease), against a fresh read. Gives up, with a log
  * line, when the lease was lost (another worker re-ran it) or after
- * {@link OUTCOME_TRIES} conflicts. Rejects only when KV fails.
+ * {@link OUTCOME_TRIES} conflicts. Resolves to the record as committed (null
+ * when given up); rejects only when KV fails.
  */
 export async function recordOutcome(
   leased: Deno.KvEntry<DeliveryRecord>,
   result: RunResult,
   log: Logger,
   options: OutcomeOptions,
-): Promise<void> {
+): Promise<DeliveryRecord | null> {
   const { store } = options;
   let entry: Deno.KvEntryMaybe<DeliveryRecord> = leased;
   for (let tries = 0; tries < OUTCOME_TRIES; tries++) {
     if (tries > 0) entry = await store.getEntry(leased.value.id);
     const current = entry.value;
-    if (current === null) return;
+    if (current === null) return null;
     if (!holdsLease(current, leased.value)) {
       log.warn(
         "lease lost before the outcome was recorded; another worker re-ran it",
       );
-      return;
+      return null;
     }
     const now = store.now();
     const next = finishAttempt(current, result, {
@@ -186,12 +218,14 @@ export async function recordOutcome(
     });
     if (await store.update(entry as Deno.KvEntry<DeliveryRecord>, next)) {
       logOutcome(log, next, result, now);
-      return;
+      countOutcome(options.metrics, next);
+      return next;
     }
   }
   log.error(
     "could not record the outcome; the lease will expire and it will run again",
   );
+  return null;
 }
 
 /**

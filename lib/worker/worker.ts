@@ -46,6 +46,7 @@ import {
 } from "./run.ts";
 import type { ForwardStage } from "./forward.ts";
 import {
+  countOutcome,
   countRun,
   logGivenUp,
   type OutcomeOptions,
@@ -169,6 +170,11 @@ export interface Worker {
   readonly peak: number;
   /** Records due or running, as of the last count. */
   readonly depth: number;
+  /**
+   * Seconds the earliest due delivery has waited for a worker, as of the
+   * last count (0 when none is overdue).
+   */
+  readonly overdueSeconds: number;
 }
 
 /** A run promised to a delivery about to be stored ({@link Worker.reserve}). */
@@ -244,6 +250,8 @@ interface WorkerState {
   draining: boolean;
   peak: number;
   depth: number;
+  /** When the earliest work index entry was due, as of the last count. */
+  oldestDue: number | null;
   /** Ends the loop's current wait, if it waits. */
   wakeUp: (() => void) | null;
   /** A wake came since the loop's last pass began. */
@@ -295,7 +303,8 @@ interface HousekeepingOptions {
 }
 
 /**
- * Counts the queue depth every few seconds, and once a collection period
+ * Counts the queue depth and looks up the earliest due entry every few
+ * seconds, and once a collection period
  * collects expired records (one collector across every process on the KV).
  */
 async function housekeep(
@@ -316,7 +325,8 @@ async function housekeep(
   } else if (now - state.lastCount >= COUNT_EVERY_MS) {
     state.lastCount = now;
     state.depth = await store.countDue(COUNT_MAX);
-  }
+  } else return;
+  state.oldestDue = await store.oldestDue();
 }
 
 /**
@@ -417,6 +427,7 @@ function workerParts(options: WorkerOptions): WorkerParts {
         random: options.random ?? Math.random,
       },
       shutdown: AbortSignal.any([abortRuns.signal, drained.signal]),
+      metrics: options.metrics,
     },
     housekeeping: {
       store,
@@ -466,6 +477,7 @@ async function runOne(
   countRun(parts.metrics, record.event, result);
   const recording: Promise<void> = saveReports(parts, record, result, log)
     .then(() => recordOutcome(held.entry, result, log, parts.outcomes))
+    .then(() => {})
     .catch((err) => {
       log.error("could not record the outcome", { error: describeError(err) });
     })
@@ -587,6 +599,7 @@ export function createWorker(options: WorkerOptions): Worker {
     draining: false,
     peak: 0,
     depth: 0,
+    oldestDue: null,
     wakeUp: null,
     woken: false,
     ticking: null,
@@ -731,6 +744,7 @@ export function createWorker(options: WorkerOptions): Worker {
         // Its runs kept ending before an outcome and none is left: given up.
         if (entry !== null) {
           logGivenUp(deliveryLog(log, entry.value), entry.value);
+          countOutcome(parts.metrics, entry.value);
         }
         continue;
       }
@@ -816,6 +830,10 @@ export function createWorker(options: WorkerOptions): Worker {
     },
     get depth() {
       return state.depth;
+    },
+    get overdueSeconds() {
+      const due = state.oldestDue;
+      return due === null ? 0 : Math.max(0, store.now() - due) / 1000;
     },
   };
 }

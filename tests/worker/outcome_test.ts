@@ -103,6 +103,17 @@ Deno.test("countRun() counts each handler and script run with its duration, not 
   countRun(undefined, "push", { outcome: "ok", ms: 1 }); // no metrics: no-op
 });
 
+Deno.test("store.oldestDue() is the earliest work index entry's due time, null when empty", async () => {
+  const { kv, store, leased, logs, options } = await leasedOne();
+  try {
+    assert.equal(await store.oldestDue(), 20_000, "the lease's expiry");
+    await recordOutcome(leased, { outcome: "ok", ms: 4 }, logs.log, options);
+    assert.equal(await store.oldestDue(), null);
+  } finally {
+    kv.close();
+  }
+});
+
 Deno.test("recordOutcome() commits the next state against the leased entry and logs it", async () => {
   const { kv, store, leased, logs, options } = await leasedOne();
   try {
@@ -137,8 +148,20 @@ Deno.test("recordOutcome() logs a failure with its retry delay, and the last one
       attempts: 2,
       startedAt: 10_500,
     });
-    await recordOutcome(second!, error, logs.log, options);
+    const metrics = createMetrics();
+    const dead = await recordOutcome(second!, error, logs.log, {
+      ...options,
+      metrics,
+    });
+    assert.equal(dead?.status, "dead");
     assert.equal((await store.get("d1"))?.status, "dead");
+    const outcomes = (status: string) =>
+      metrics.value("webhook_delivery_outcomes_total", {
+        event: "push",
+        status,
+      });
+    assert.equal(outcomes("dead"), 1);
+    assert.equal(outcomes("failed"), 0, "the first attempt had no metrics");
     assert.equal(logs.lines[1]?.level, "error");
     assert.equal(logs.lines[1]?.msg, "delivery dead");
   } finally {
