@@ -24,6 +24,7 @@ import {
   repoParams,
 } from "./github/refs.ts";
 import type { Logger } from "./ops/log.ts";
+import { NO_TRACER, type Tracer } from "./ops/tracing.ts";
 import { describeError } from "./_util/errors.ts";
 
 /** What a handler is given for one attempt at one delivery. */
@@ -224,6 +225,8 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Where `ctx.github`'s calls go. @default none: they fail, saying so */
   github?: GitHubHost;
+  /** A span per handler, a child of the active span. @default none */
+  tracer?: Tracer;
   now?: () => number;
 }
 
@@ -276,10 +279,18 @@ export async function runHandlers(
     hasApp: host.hasApp,
   });
   const { payload } = options;
+  const tracer = options.tracer ?? NO_TRACER;
   const runs: HandlerRun[] = [];
   try {
     for (const route of routes) {
       const began = now();
+      const span = tracer.start("hookgate.handler", {
+        "hookgate.handler": route.name,
+        "github.event": event,
+        "github.action": action,
+        "github.delivery": options.delivery,
+        "hookgate.attempt": options.attempt,
+      });
       const ctx = createContext({
         event,
         action,
@@ -291,20 +302,28 @@ export async function runHandlers(
         github,
       });
       try {
-        await raceAbort(() => route.handler(ctx), controller.signal);
+        await span.run(() =>
+          raceAbort(() => route.handler(ctx), controller.signal)
+        );
         runs.push({ handler: route.name, result: "ok", ms: now() - began });
+        span.set({ "hookgate.outcome": "ok" });
       } catch (err) {
         const timedOut = timeoutError !== undefined &&
           controller.signal.reason === timeoutError;
         const outcome = timedOut ? "timeout" : "error";
         runs.push({ handler: route.name, result: outcome, ms: now() - began });
+        const error = describeError(timedOut ? timeoutError : err);
+        span.set({ "hookgate.outcome": outcome });
+        span.fail(error);
         return {
           outcome,
           ms: now() - start,
-          error: describeError(timedOut ? timeoutError : err),
+          error,
           handler: route.name,
           runs,
         };
+      } finally {
+        span.end();
       }
     }
     return {

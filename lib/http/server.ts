@@ -17,6 +17,7 @@ import {
   readyResponse,
 } from "./probes.ts";
 import { createErrorResponder } from "./responses.ts";
+import { createTracer, type Tracer } from "../ops/tracing.ts";
 import { type Allowlist, createWebhook, type ServeInfo } from "./webhook.ts";
 import { createDeadlines, type Deadlines } from "../_util/deadline.ts";
 import { errorMessage } from "../_util/errors.ts";
@@ -63,6 +64,8 @@ export interface ServerDeps {
   deadlines?: Deadlines;
   /** The app's budget for body buffers sized up front. @default a budget of its own */
   bodyBudget?: BodyBudget;
+  /** Spans of the accept path. @default Deno's, when `OTEL_DENO=true` */
+  tracer?: Tracer;
   now?: () => number;
 }
 
@@ -118,6 +121,7 @@ export function createHandler(
     errorResponse,
     deadlines: deps.deadlines ?? createDeadlines(),
     budget: deps.bodyBudget ?? createBodyBudget(),
+    tracer: deps.tracer ?? createTracer(),
     now: deps.now ?? Date.now,
   });
 

@@ -41,6 +41,7 @@ import {
 } from "../store/types.ts";
 import type { Logger } from "../ops/log.ts";
 import type { Metrics } from "../ops/metrics.ts";
+import type { Tracer } from "../ops/tracing.ts";
 
 /** What the server needs to know of the IP allowlist (the meta refresher). */
 export interface Allowlist {
@@ -74,6 +75,8 @@ export interface WebhookDeps {
   errorResponse: ErrorResponder;
   deadlines: Deadlines;
   budget: BodyBudget;
+  /** Spans of the accept path, inside Deno.serve's span of the request. */
+  tracer: Tracer;
   now: () => number;
 }
 
@@ -112,7 +115,11 @@ async function receive(
   const body = await receiveBody(deps, request);
   if (body instanceof Response) return body;
   // 6. Signature over the raw bytes.
-  const forged = await checkSignature(deps, headers, body);
+  const forged = await deps.tracer.inSpan(
+    "hookgate.verify",
+    {},
+    () => checkSignature(deps, headers, body),
+  );
   if (forged !== null) return forged;
   // 7. Payload: a JSON object (large bodies are checked without parsing).
   const inspected = inspectPayload(body, kind);
@@ -128,8 +135,40 @@ async function receive(
     await sha256Hex(body),
     deps.now(),
   );
-  const result = await store(deps, delivery);
+  const result = await traceStore(deps, delivery);
   return result instanceof Response ? result : answer(deps, delivery, result);
+}
+
+/**
+ * Step 8 in its span, the request's span named after the delivery (signed
+ * by now), and the request's span kept with the record so that the worker's
+ * run links to it across the `202`.
+ */
+function traceStore(
+  deps: WebhookDeps,
+  delivery: IncomingDelivery,
+): Promise<AcceptResult | Response> {
+  const { tracer } = deps;
+  if (!tracer.enabled) return store(deps, delivery);
+  const attributes = {
+    "github.event": delivery.event,
+    "github.action": delivery.action,
+    "github.delivery": delivery.id,
+  };
+  tracer.annotate(attributes);
+  delivery.trace = tracer.active();
+  return tracer.inSpan("hookgate.store", attributes, async (span) => {
+    const result = await store(deps, delivery);
+    span.set({
+      "hookgate.outcome": result instanceof Response
+        ? "unavailable"
+        : result.status === "queued"
+        ? "accepted"
+        : "duplicate",
+    });
+    if (result instanceof Response) span.fail("the store did not answer");
+    return result;
+  });
 }
 
 /** A rejection: counted, logged at debug, answered with its JSON error. */

@@ -1,7 +1,8 @@
 /**
  * Structured logging: a small {@link Logger} interface and a console logger
  * that writes one JSON object a line (`LOG_FORMAT=json`) or a readable line
- * (`pretty`). This is the only module in `lib/` that touches `console`.
+ * (`pretty`). This is the only module in `lib/` that touches `console`. A line
+ * written inside a traced span carries its `trace_id` and `span_id`.
  *
  * It does not decide what is safe to log: callers pass only allowlisted
  * fields. It does escape control characters in every string it prints, so a
@@ -9,6 +10,8 @@
  *
  * @module
  */
+
+import { createTracer } from "./tracing.ts";
 
 /** Log levels, least to most severe. */
 export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
@@ -39,6 +42,11 @@ export interface LoggerOptions {
   write?: (line: string, level: LogLevel) => void;
   /** Clock for the `time` field. */
   now?: () => number;
+  /**
+   * The ids of the active trace span, added to each line that does not
+   * carry its own `trace_id`. @default Deno's active span, when tracing is on
+   */
+  traceIds?: () => LogFields | undefined;
 }
 
 const RESERVED = new Set(["time", "level", "msg"]);
@@ -137,6 +145,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     format = "json",
     write = defaultWrite,
     now = Date.now,
+    traceIds = createTracer().ids,
   } = options;
   const min = RANK[level];
 
@@ -144,7 +153,9 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     function emit(lvl: LogLevel, msg: string, fields?: LogFields): void {
       if (RANK[lvl] < min) return;
       const all: LogFields = {};
-      for (const [key, value] of Object.entries({ ...bound, ...fields })) {
+      const given = { ...bound, ...fields };
+      const ids = "trace_id" in given ? undefined : traceIds();
+      for (const [key, value] of Object.entries({ ...given, ...ids })) {
         // The built-in keys cannot be forged by a field.
         all[RESERVED.has(key) ? `field_${key}` : key] = errorFields(value);
       }

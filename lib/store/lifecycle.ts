@@ -131,6 +131,7 @@ export function newRecord(
     ...(leased && options.owner !== undefined ? { owner: options.owner } : {}),
     ...(waiting ? { waiting: true } : {}),
     ...(delivery.orderKey !== undefined ? { orderKey: delivery.orderKey } : {}),
+    ...(delivery.trace !== undefined ? { trace: delivery.trace } : {}),
   };
 }
 

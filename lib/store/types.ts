@@ -59,6 +59,11 @@ export interface IncomingDelivery {
    * stored. @default not ordered
    */
   orderKey?: string | undefined;
+  /**
+   * The receiving request's span as a W3C `traceparent` (when tracing is
+   * on): the worker's runs are linked to it. @default not traced
+   */
+  trace?: string | undefined;
 }
 
 /** The statuses of the contract. */
@@ -83,7 +88,8 @@ export type KeptFields =
   | "kind"
   | "digest"
   | "receivedAt"
-  | "orderKey";
+  | "orderKey"
+  | "trace";
 
 /**
  * What is stored of one delivery: the {@link KeptFields} of the incoming

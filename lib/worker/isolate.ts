@@ -20,6 +20,7 @@ import {
   type Logger,
   type LogLevel,
 } from "../ops/log.ts";
+import { createTracer } from "../ops/tracing.ts";
 import { createDeadlines } from "../_util/deadline.ts";
 import { describeError } from "../_util/errors.ts";
 import { type HandlerJob, LOAD_STEP, runHandlerJob } from "./run.ts";
@@ -63,6 +64,8 @@ export type FromIsolate =
     call: number;
     request: GitHubCall;
     deadline: number;
+    /** The span of the handler making the call, as a W3C `traceparent`. */
+    trace?: string | undefined;
   }
   | { type: "github-abort"; id: number; call: number }
   /** An installation was deleted or suspended. */
@@ -91,6 +94,9 @@ const state: {
   nextCall: number;
 } = { current: null, registry: null, calls: new Map(), nextCall: 1 };
 const deadlines = createDeadlines();
+const tracer = createTracer();
+/** A line outside any span says so, so that the pool adds no ids of its own. */
+const NO_IDS = { trace_id: undefined };
 
 /** Posts a log line; fields that cannot be cloned are sent as text. */
 function post(
@@ -119,7 +125,11 @@ function jobLogger(id: number, min: LogLevel, bound: LogFields): Logger {
     LOG_LEVELS.indexOf(level) < floor
       ? () => {}
       : (msg: string, fields?: LogFields) =>
-        post(id, level, msg, { ...bound, ...fields });
+        post(id, level, msg, {
+          ...bound,
+          ...fields,
+          ...tracer.ids() ?? NO_IDS,
+        });
   return {
     debug: line("debug"),
     info: line("info"),
@@ -156,7 +166,14 @@ function githubHost(id: number, hasApp: boolean): GitHubHost {
           resolve(result);
         });
         signal.addEventListener("abort", onAbort, { once: true });
-        scope.postMessage({ type: "github", id, call, request, deadline });
+        scope.postMessage({
+          type: "github",
+          id,
+          call,
+          request,
+          deadline,
+          trace: tracer.active(),
+        });
       });
     },
     forget(installation) {
@@ -193,6 +210,7 @@ async function run(
       deadlines,
       signal: controller.signal,
       github: githubHost(id, hasApp),
+      tracer,
     });
   } catch (err) {
     state.registry = null;

@@ -25,6 +25,7 @@ import { describeError } from "../_util/errors.ts";
 import type { Deadlines } from "../_util/deadline.ts";
 import type { FromIsolate, ToIsolate } from "./isolate.ts";
 import type { HandlerJob, HandlerRunner } from "./run.ts";
+import { createTracer, type Tracer } from "../ops/tracing.ts";
 import { type GitHubHost, NO_GITHUB } from "../github/client.ts";
 
 /** How long a run may go past its timeout before its isolate is terminated. */
@@ -46,6 +47,11 @@ export interface PoolOptions {
   logLevel?: LogLevel;
   /** Performs the handlers' `ctx.github` calls. @default none: they fail */
   github?: GitHubHost;
+  /**
+   * Runs each `ctx.github` call inside the span of the handler that made it.
+   * @default Deno's, when `OTEL_DENO=true`
+   */
+  tracer?: Tracer;
 }
 
 /** The run an isolate is busy with. */
@@ -188,6 +194,7 @@ export function createPool(options: PoolOptions): HandlerRunner & {
   const graceMs = options.graceMs ?? GRACE_MS;
   const level = options.logLevel ?? "debug";
   const github = options.github ?? NO_GITHUB;
+  const tracer = options.tracer ?? createTracer();
   const state: PoolState = {
     idle: [],
     busy: new Set(),
@@ -261,7 +268,10 @@ export function createPool(options: PoolOptions): HandlerRunner & {
     job.calls.set(message.call, controller);
     // No later than the run's own deadline, whatever the isolate says.
     const deadline = Math.min(message.deadline, job.deadlineAt);
-    void github.perform(message.request, controller.signal, deadline).then(
+    void tracer.within(
+      message.trace,
+      () => github.perform(message.request, controller.signal, deadline),
+    ).then(
       (result) => {
         job.calls.delete(message.call);
         // Posted even when the run has ended: the isolate forgets the call.

@@ -28,6 +28,7 @@ import type { DeliveryRecord } from "../store/types.ts";
 import type { DeliveryStore } from "../store/store.ts";
 import type { GitHubHost } from "../github/client.ts";
 import { goneInstallation, installationOf } from "../github/refs.ts";
+import { endTargetSpan, NO_TRACER, type Tracer } from "../ops/tracing.ts";
 import type { ScriptJob, ScriptRun, ScriptRunner } from "./scripts.ts";
 import {
   forwardDelivery,
@@ -63,6 +64,8 @@ export interface HandlerJob {
   payload?: unknown;
   /** `HANDLER_TIMEOUT_MS`, for each handler. */
   timeoutMs: number;
+  /** The run's span as a W3C `traceparent`: the handlers' spans' parent. */
+  trace?: string | undefined;
 }
 
 /**
@@ -78,6 +81,8 @@ export interface HandlerHost {
   signal: AbortSignal;
   /** Where `ctx.github`'s calls go. @default none: they fail, saying so */
   github?: GitHubHost | undefined;
+  /** A span per handler. @default none */
+  tracer?: Tracer | undefined;
 }
 
 /** The step a result is attributed to when the payload cannot be decoded. */
@@ -121,19 +126,22 @@ export async function runHandlerJob(
     }
     payload = decoded.payload;
   }
-  const result = await runHandlers({
-    registry: host.registry,
-    event: job.event,
-    action: job.action,
-    delivery: job.delivery,
-    attempt: job.attempt,
-    payload,
-    log,
-    timeoutMs: job.timeoutMs,
-    deadlines: host.deadlines,
-    signal: host.signal,
-    ...(host.github ? { github: host.github } : {}),
-  });
+  const tracer = host.tracer ?? NO_TRACER;
+  const result = await tracer.within(job.trace, () =>
+    runHandlers({
+      registry: host.registry,
+      event: job.event,
+      action: job.action,
+      delivery: job.delivery,
+      attempt: job.attempt,
+      payload,
+      log,
+      timeoutMs: job.timeoutMs,
+      deadlines: host.deadlines,
+      signal: host.signal,
+      tracer,
+      ...(host.github ? { github: host.github } : {}),
+    }));
   // An installation deleted or suspended: its cached token is of no use.
   const gone = goneInstallation(job.event, job.action, payload);
   if (gone !== undefined) host.github?.forget(gone);
@@ -179,10 +187,11 @@ export function createInlineRunner(
   registry: HandlerRegistry,
   deadlines: Deadlines,
   github?: GitHubHost,
+  tracer?: Tracer,
 ): HandlerRunner {
   return {
     run: (job, log, signal) =>
-      runHandlerJob(job, log, { registry, deadlines, signal, github }),
+      runHandlerJob(job, log, { registry, deadlines, signal, github, tracer }),
     close: () => Promise.resolve(),
   };
 }
@@ -231,6 +240,8 @@ export interface RunContext {
   scripts?: ScriptStage | undefined;
   /** Forward targets, when `FORWARD_URLS` is set. */
   forwards?: ForwardStage | undefined;
+  /** A span per forward; the handlers' spans are children of the active one. @default none */
+  tracer?: Tracer | undefined;
 }
 
 /**
@@ -429,16 +440,25 @@ async function runForwards(
   const signatures = targets.length > 0
     ? await signForward(stage.keys, bytes)
     : { sha256: "", sha1: "" };
+  const tracer = context.tracer ?? NO_TRACER;
   const forwards = await Promise.all(targets.map((target) =>
-    forwardDelivery({
-      target,
-      body: bytes,
-      headers: record.headers,
-      signatures,
-      timeoutMs: context.timeoutMs,
-      signal: context.signal,
-      ...(stage.fetch ? { fetch: stage.fetch } : {}),
-    })
+    tracer.inSpan(
+      "hookgate.forward",
+      { "hookgate.handler": forwardName(target) },
+      async (span) => {
+        const report = await forwardDelivery({
+          target,
+          body: bytes,
+          headers: record.headers,
+          signatures,
+          timeoutMs: context.timeoutMs,
+          signal: context.signal,
+          ...(stage.fetch ? { fetch: stage.fetch } : {}),
+        });
+        endTargetSpan(span, report);
+        return report;
+      },
+    )
   ));
   for (const run of forwards) if (run.ok) settled.push(run.handler);
   return withForwards(result, forwards, settled);
@@ -481,6 +501,7 @@ export async function runDelivery(
     kind: record.kind,
     timeoutMs: context.timeoutMs,
     ...(local?.payload !== undefined ? { payload: local.payload } : {}),
+    ...(context.tracer?.enabled ? { trace: context.tracer.active() } : {}),
   };
   const result = record.settled?.includes(HANDLERS_TARGET)
     ? { outcome: "ok" as const, ms: 0 }

@@ -31,6 +31,7 @@ import {
   safeBranch,
 } from "../github/refs.ts";
 import { type Logger, NULL_LOGGER } from "../ops/log.ts";
+import { createTracer, endTargetSpan, type Tracer } from "../ops/tracing.ts";
 
 /** One script's report. */
 export interface ScriptRun {
@@ -89,6 +90,8 @@ export interface ScriptsOptions {
    * @default {NULL_LOGGER}
    */
   log?: Logger;
+  /** A span per script run. @default Deno's, when `OTEL_DENO=true` */
+  tracer?: Tracer;
 }
 
 /** Runs a delivery's scripts; see {@link createScriptRunner}. */
@@ -815,6 +818,7 @@ export async function runScript(
  */
 export function createScriptRunner(options: ScriptsOptions): ScriptRunner {
   const log = options.log ?? NULL_LOGGER;
+  const tracer = options.tracer ?? createTracer();
   const shared: Shared = { log, leaderOnlyWarned: false };
   const closing = new AbortController();
   const running = new Set<Promise<ScriptRun>>();
@@ -874,7 +878,15 @@ export function createScriptRunner(options: ScriptsOptions): ScriptRunner {
     const runs: ScriptRun[] = [];
     for (const script of scripts) {
       const one = { ...script, realDir: dir };
-      const result = await track(runOne(one, job, env, options, stop, shared));
+      const result = await tracer.inSpan(
+        "hookgate.script",
+        { "hookgate.handler": script.handler },
+        async (span) => {
+          const run = await track(runOne(one, job, env, options, stop, shared));
+          endTargetSpan(span, run);
+          return run;
+        },
+      );
       runs.push(result);
       if (!result.ok) break;
     }

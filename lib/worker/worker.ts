@@ -44,6 +44,7 @@ import {
   type RunResult,
   type ScriptStage,
 } from "./run.ts";
+import { createTracer, type Tracer, type TraceSpan } from "../ops/tracing.ts";
 import type { ForwardStage } from "./forward.ts";
 import {
   countOutcome,
@@ -135,6 +136,8 @@ export interface WorkerOptions {
   deadlines?: Deadlines;
   /** Source of retry jitter. @default Math.random */
   random?: () => number;
+  /** A span per run, linked to its receipt. @default Deno's, when `OTEL_DENO=true` */
+  tracer?: Tracer;
 }
 
 /** A running worker. */
@@ -385,6 +388,7 @@ interface WorkerParts {
    */
   drained: AbortController;
   run: RunContext;
+  tracer: Tracer;
   outcomes: OutcomeOptions;
   housekeeping: HousekeepingOptions;
   limits: ReserveLimits;
@@ -396,6 +400,7 @@ function workerParts(options: WorkerOptions): WorkerParts {
   const leaseMs = options.leaseMs ?? LEASE_MS;
   const abortRuns = new AbortController();
   const drained = new AbortController();
+  const tracer = options.tracer ?? createTracer();
   return {
     store,
     log,
@@ -413,12 +418,16 @@ function workerParts(options: WorkerOptions): WorkerParts {
         createInlineRunner(
           options.registry ?? {},
           options.deadlines ?? createDeadlines(),
+          undefined,
+          tracer,
         ),
       timeoutMs: handlerTimeoutMs,
       signal: abortRuns.signal,
       scripts: options.scripts,
       forwards: options.forwards,
+      tracer,
     },
+    tracer,
     outcomes: {
       store,
       backoff: {
@@ -468,26 +477,60 @@ async function runOne(
   // The latest entry: a waiting lease's attempt was counted since it was taken.
   const record = held.entry.value;
   const log = deliveryLog(parts.log, record);
+  const span = startRunSpan(parts.tracer, record);
   // A lease lost mid-run stops the run: it goes on elsewhere.
   const signal = AbortSignal.any([parts.run.signal, held.lost]);
-  const result = await runDelivery(record, local, log, {
-    ...parts.run,
-    signal,
-  });
+  const result = await span.run(() =>
+    runDelivery(record, local, log, { ...parts.run, signal })
+  );
   countRun(parts.metrics, record.event, result);
-  const recording: Promise<void> = saveReports(parts, record, result, log)
-    .then(() => recordOutcome(held.entry, result, log, parts.outcomes))
-    .then(() => {})
-    .catch((err) => {
-      log.error("could not record the outcome", { error: describeError(err) });
-    })
-    .finally(() => {
-      parts.leases.release(held);
-      state.recordings.delete(recording);
-      // Its end may have made the next delivery of its order key due.
-      if (record.orderKey !== undefined) wakeState(state);
-    });
+  let recorded: DeliveryRecord | null = null;
+  const recording: Promise<void> = span.run(() =>
+    saveReports(parts, record, result, log)
+      .then(() => recordOutcome(held.entry, result, log, parts.outcomes))
+      .then((next) => void (recorded = next))
+      .catch((err) => {
+        log.error("could not record the outcome", {
+          error: describeError(err),
+        });
+      })
+      .finally(() => {
+        endRunSpan(span, result, recorded);
+        parts.leases.release(held);
+        state.recordings.delete(recording);
+        // Its end may have made the next delivery of its order key due.
+        if (record.orderKey !== undefined) wakeState(state);
+      })
+  );
   state.recordings.add(recording);
+}
+
+/**
+ * The span of one attempt: a child of the request that received the
+ * delivery (in its trace, across the `202`, a restart or another process),
+ * and linked to it.
+ */
+function startRunSpan(tracer: Tracer, record: DeliveryRecord): TraceSpan {
+  if (!tracer.enabled) return tracer.start("hookgate.run");
+  return tracer.start("hookgate.run", {
+    "github.event": record.event,
+    "github.action": record.action,
+    "github.delivery": record.id,
+    "hookgate.attempt": record.attempts,
+  }, { parent: record.trace, link: record.trace, kind: "consumer" });
+}
+
+/** Ends a run's span with the status its attempt left the delivery in. */
+function endRunSpan(
+  span: TraceSpan,
+  result: RunResult,
+  recorded: DeliveryRecord | null,
+): void {
+  span.set({ "hookgate.outcome": recorded?.status ?? "unrecorded" });
+  if (result.outcome === "error" || result.outcome === "timeout") {
+    span.fail(`${result.handler}: ${result.error}`);
+  }
+  span.end();
 }
 
 /** Keeps the run reports of an attempt; a failure is logged, not fatal. */
