@@ -20,6 +20,7 @@ import {
   readEnvironment,
 } from "./config/config.ts";
 import { guardProcess } from "./ops/guard.ts";
+import { createTracer } from "./ops/tracing.ts";
 import { createLogger, type Logger } from "./ops/log.ts";
 import { errorMessage, StartupError } from "./_util/errors.ts";
 
@@ -126,6 +127,12 @@ export async function boot(
     );
   }
 
+  if (createTracer().enabled) {
+    log.info("tracing on: Deno's OpenTelemetry exports the spans", {
+      endpoint: otlpEndpoint(),
+    });
+  }
+
   let app: App;
   try {
     app = await createApp({ ...appOptions, config, log });
@@ -174,6 +181,19 @@ export async function boot(
     });
   }
   return { config, log, app, stop, shutdown, listening };
+}
+
+/**
+ * Where Deno sends its OTLP export, as an origin (never a path, user or
+ * password): `OTEL_EXPORTER_OTLP_ENDPOINT`, or OpenTelemetry's default.
+ */
+function otlpEndpoint(): string {
+  try {
+    const given = Deno.env.get("OTEL_EXPORTER_OTLP_ENDPOINT");
+    return new URL(given ?? "http://localhost:4318").origin;
+  } catch {
+    return "(not readable)";
+  }
 }
 
 /** The configuration, or exit 1 with every problem named on stderr. */

@@ -26,6 +26,7 @@ import {
   type Config,
   CONFIG_VARIABLES,
   loadConfig,
+  readDotenvFile,
   readEnvironment,
 } from "../lib/config/config.ts";
 import { errorMessage } from "../lib/_util/errors.ts";
@@ -189,10 +190,41 @@ export function hooksDirPaths(dir: string): string[] {
   }
 }
 
+/**
+ * `--env-file` for `deno task start` when `.env` sets an `OTEL_*` variable
+ * the environment does not: Deno reads its OpenTelemetry settings before
+ * hookgate runs (and reads `.env` itself), so only Deno loading the file
+ * makes `OTEL_DENO=true` in `.env` take effect. Empty otherwise.
+ *
+ * @example
+ * ```ts
+ * import { startTelemetryFlags } from "./flags.ts";
+ * startTelemetryFlags({ OTEL_DENO: "true" }, {}, ".env"); // ["--env-file=.env"]
+ * startTelemetryFlags({ PORT: "8000" }, {}, ".env"); // []
+ * ```
+ */
+export function startTelemetryFlags(
+  dotenv: Record<string, string>,
+  env: Record<string, string | undefined>,
+  dotenvPath: string,
+): string[] {
+  const otel = Object.keys(dotenv).filter((name) => name.startsWith("OTEL_"));
+  return otel.some((name) => env[name] === undefined)
+    ? [`--env-file=${dotenvPath}`]
+    : [];
+}
+
 if (import.meta.main && Deno.args.includes("--start")) {
-  // For `deno task start`: only what HOOKS_DIR adds, never an error.
+  // For `deno task start`: only what HOOKS_DIR and OTEL_* add, never an error.
   try {
-    console.log(startHookFlags(await readEnvironment()).join(" "));
+    const dotenv = await readDotenvFile(".env");
+    const env = Deno.env.toObject();
+    console.log(
+      [
+        ...startHookFlags(await readEnvironment()),
+        ...startTelemetryFlags(dotenv, env, ".env"),
+      ].join(" "),
+    );
   } catch { /* the server reports it */ }
 } else if (import.meta.main) {
   const env = await readEnvironment();

@@ -308,6 +308,8 @@ Deno.test("tracing: a retried delivery has one run span per attempt, each linked
       repository: { full_name: "octo-org/hello-world" },
     });
     await waitFor(async () => await statusOf(world, id) === "done");
+    const on = await world.server.waitForLine(/tracing on/);
+    assert.equal(JSON.parse(on).endpoint, world.collector.url);
     const { receive, named } = await traceOf(world, id);
     const runs = named("hookgate.run")
       .map((s) => ({
