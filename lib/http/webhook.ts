@@ -159,12 +159,18 @@ function traceStore(
   delivery.trace = tracer.active();
   return tracer.inSpan("hookgate.store", attributes, async (span) => {
     const result = await store(deps, delivery);
+    const queued = !(result instanceof Response) && result.status === "queued";
     span.set({
       "hookgate.outcome": result instanceof Response
         ? "unavailable"
-        : result.status === "queued"
+        : queued
         ? "accepted"
         : "duplicate",
+      "http.response.status_code": result instanceof Response
+        ? result.status
+        : queued
+        ? 202
+        : 200,
     });
     if (result instanceof Response) span.fail("the store did not answer");
     return result;

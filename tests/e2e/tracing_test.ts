@@ -195,10 +195,10 @@ Deno.test("tracing: one delivery is one trace, its run linked to the request acr
       "hookgate.store",
       "hookgate.verify",
     ]);
-    assert.equal(
-      named("hookgate.store")[0]!.attributes["hookgate.outcome"],
-      "accepted",
-    );
+    const stored = named("hookgate.store")[0]!.attributes;
+    assert.equal(stored["hookgate.outcome"], "accepted");
+    assert.equal(stored["http.response.status_code"], 202);
+    assert.equal(stored["github.delivery"], id);
 
     // The run: in the same trace, a child of the request's span and linked to it.
     const [run, ...more] = named("hookgate.run");
@@ -342,4 +342,85 @@ Deno.test("tracing: a retried delivery has one run span per attempt, each linked
     ).sort();
     assert.deepEqual(handlers, ["1 error", "2 ok"]);
   });
+});
+
+Deno.test("tracing: a run in another process, after a restart, joins the trace of the request that stored it", async () => {
+  const cwd = await Deno.makeTempDir({ prefix: "hookgate-tracing-restart-" });
+  await using collector = startCollector();
+  const env = (service: string, extra: Record<string, string> = {}) => ({
+    GITHUB_WEBHOOK_SECRET: SECRET,
+    IP_ALLOWLIST: "off",
+    KV_PATH: "./data/hookgate.kv",
+    OTEL_DENO: "true",
+    OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
+    OTEL_EXPORTER_OTLP_ENDPOINT: collector.url,
+    OTEL_SERVICE_NAME: service,
+    ...extra,
+  });
+  const options = {
+    cwd,
+    entry: SERVER,
+    extraFlags: [`--allow-read=${ROOT}tests/fixtures`],
+  };
+  const first = await startServer(
+    env("hookgate-first", {
+      TRACING_TEST_HANG: "1",
+      HANDLER_TIMEOUT_MS: "2000",
+    }),
+    options,
+  );
+  const id = crypto.randomUUID();
+  try {
+    const request = await deliveryRequest({
+      url: `${first.url}/webhook`,
+      event: "push",
+      id,
+      body: JSON.stringify({ ref: "refs/heads/main" }),
+    });
+    const res = await fetch(request);
+    await res.body?.cancel();
+    assert.equal(res.status, 202);
+  } finally {
+    // Its run is cut short (or times out) while it shuts down: not done.
+    await first.stop();
+  }
+  const second = await startServer(env("hookgate-second"), options);
+  try {
+    await second.waitForLine(
+      new RegExp(`"msg":"delivery done","delivery":"${id}"`),
+      10_000,
+    );
+  } finally {
+    await second.stop();
+    await Deno.remove(cwd, { recursive: true }).catch(() => {});
+  }
+  const spans = await waitFor(
+    () => {
+      const all = collector.spans();
+      return all.some((s) =>
+          s.service === "hookgate-second" && s.name === "hookgate.run"
+        )
+        ? all
+        : null;
+    },
+    10_000,
+    "the second process's spans",
+  );
+  const receive = spans.find((s) =>
+    s.service === "hookgate-first" && s.kind === SERVER_KIND &&
+    s.attributes["github.delivery"] === id
+  );
+  assert.ok(receive, "the first process exported the request's span");
+  const runs = spans.filter((s) =>
+    s.name === "hookgate.run" && s.attributes["github.delivery"] === id
+  );
+  const later = runs.find((s) => s.service === "hookgate-second");
+  assert.ok(later);
+  assert.equal(later.traceId, receive.traceId);
+  assert.equal(later.parentSpanId, receive.spanId);
+  assert.deepEqual(later.links, [{
+    traceId: receive.traceId,
+    spanId: receive.spanId,
+  }]);
+  assert.equal(later.attributes["hookgate.outcome"], "done");
 });
