@@ -31,6 +31,7 @@ import {
 import type { DeliveryStore } from "../store/store.ts";
 import { errorMessage } from "../_util/errors.ts";
 import { readCapped } from "../_util/read_capped.ts";
+import { traceIdOf } from "./tracing.ts";
 import type { Logger } from "./log.ts";
 import {
   type DeliveryRecord,
@@ -64,6 +65,8 @@ export interface DeliveryDetail extends DeliverySummary {
    * first; scripts with `exitCode` and the last 64 KiB of `output`.
    */
   runs: RunReport[];
+  /** The trace of the request that brought it, when tracing was on. */
+  traceId?: string;
 }
 
 /** How many deliveries `GET /deliveries` lists without `?limit=`. */
@@ -313,6 +316,7 @@ export function deliveryDetail(
       ? null
       : new Date(record.startedAt).toISOString(),
     runs,
+    ...(traceIdOf(record.trace) ? { traceId: traceIdOf(record.trace)! } : {}),
   };
 }
 

@@ -207,6 +207,19 @@ export function isTraceparent(value: unknown): value is string {
   return typeof value === "string" && TRACEPARENT.test(value);
 }
 
+/**
+ * The trace id a stored `traceparent` names, or undefined when it is not one.
+ *
+ * @example
+ * ```ts
+ * import { traceIdOf } from "./tracing.ts";
+ * traceIdOf("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"); // "4bf92f3577b34da6a3ce929d0e0e4736"
+ * ```
+ */
+export function traceIdOf(traceparent: unknown): string | undefined {
+  return isTraceparent(traceparent) ? traceparent.slice(3, 35) : undefined;
+}
+
 /** `attributes` without its undefined values. */
 function defined(
   attributes: SpanAttributes | undefined,

@@ -131,11 +131,18 @@ async function post(
   return id;
 }
 
-async function statusOf(world: World, id: string): Promise<string> {
+async function detailOf(
+  world: World,
+  id: string,
+): Promise<{ status: string; traceId?: string }> {
   const res = await fetch(`${world.server.url}/deliveries/${id}`, {
     headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
   });
-  return (await res.json()).status;
+  return await res.json();
+}
+
+async function statusOf(world: World, id: string): Promise<string> {
+  return (await detailOf(world, id)).status;
 }
 
 /** The spans of `delivery`'s trace, once the server exported them (it flushes at exit). */
@@ -179,7 +186,9 @@ Deno.test("tracing: one delivery is one trace, its run linked to the request acr
         throw new Error(`${err.message}:\n${world.server.lines.join("\n")}`);
       },
     );
+    const { traceId } = await detailOf(world, id);
     const { spans, receive, named, childrenOf } = await traceOf(world, id);
+    assert.equal(traceId, receive.traceId, "the admin API names the trace");
 
     // The receiving request: Deno's server span, named after the delivery.
     // Deno records the status as text, hookgate's spans as a number.

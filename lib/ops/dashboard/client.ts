@@ -390,6 +390,7 @@ export function detailFields(d: DeliveryDetail): [string, string][] {
     ["Hook", d.hookId || "—"],
     ...(d.orderKey ? [["Order key", d.orderKey] as [string, string]] : []),
     ...(d.after ? [["Waits for", d.after] as [string, string]] : []),
+    ...(d.traceId ? [["Trace", d.traceId] as [string, string]] : []),
   ];
 }
 
