@@ -100,6 +100,11 @@ function registerGauges(
     () => worker.active,
   );
   metrics.gauge(
+    "hookgate_ip_allowlist_enabled",
+    "1 when webhooks are checked against GitHub's IP ranges, 0 with IP_ALLOWLIST=off.",
+    () => meta === null ? 0 : 1,
+  );
+  metrics.gauge(
     "github_meta_hook_ranges",
     "CIDR ranges in the current GitHub hooks allowlist.",
     () => meta?.status().ranges ?? 0,
