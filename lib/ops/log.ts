@@ -153,9 +153,10 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     function emit(lvl: LogLevel, msg: string, fields?: LogFields): void {
       if (RANK[lvl] < min) return;
       const all: LogFields = {};
-      const given = { ...bound, ...fields };
+      let given: LogFields = { ...bound, ...fields };
       const ids = "trace_id" in given ? undefined : traceIds();
-      for (const [key, value] of Object.entries({ ...given, ...ids })) {
+      if (ids !== undefined) given = { ...given, ...ids };
+      for (const [key, value] of Object.entries(given)) {
         // The built-in keys cannot be forged by a field.
         all[RESERVED.has(key) ? `field_${key}` : key] = errorFields(value);
       }

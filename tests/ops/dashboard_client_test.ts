@@ -225,6 +225,11 @@ Deno.test("detailFields() lists the detail view's pairs in order", () => {
     assert.equal(bare.get(name), "—", name);
   }
   assert.equal(bare.get("Attempts"), "1");
+  assert.equal(bare.has("Trace"), false, "no trace when tracing was off");
+  const traced = new Map(detailFields(detail({
+    traceId: "4bf92f3577b34da6a3ce929d0e0e4736",
+  })));
+  assert.equal(traced.get("Trace"), "4bf92f3577b34da6a3ce929d0e0e4736");
 });
 
 Deno.test("prettyPayload() indents JSON, unwraps a form's payload, and leaves other text alone", () => {

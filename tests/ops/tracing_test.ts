@@ -11,6 +11,7 @@ import {
 } from "../../lib/ops/tracing.ts";
 import { createLogger } from "../../lib/ops/log.ts";
 import { createApp } from "../../lib/app.ts";
+import { deliveryDetail } from "../../lib/ops/admin.ts";
 import { captureLogger, postDelivery, testConfig } from "../_helpers.ts";
 
 const SPAN_KEY = Symbol.for("OpenTelemetry Context Key SPAN");
@@ -286,4 +287,42 @@ Deno.test("with telemetry off a stored delivery keeps no trace context", async (
     await server.shutdown();
     await app.close(1000);
   }
+});
+
+Deno.test("deliveryDetail() names the trace of a traced record, and none for a malformed one", () => {
+  const record = {
+    id: "d1",
+    event: "push",
+    action: undefined,
+    hookId: undefined,
+    target: undefined,
+    headers: {},
+    repository: undefined,
+    sender: undefined,
+    kind: "json",
+    digest: "",
+    size: 2,
+    upload: "u",
+    chunks: 1,
+    status: "done",
+    attempts: 1,
+    attemptLimit: 5,
+    receivedAt: 0,
+    updatedAt: 0,
+    startedAt: null,
+    finishedAt: null,
+    dueAt: 0,
+    durationMs: null,
+    error: null,
+    replays: 0,
+  } as const;
+  assert.equal(
+    deliveryDetail({ ...record, trace: PARENT }).traceId,
+    "4bf92f3577b34da6a3ce929d0e0e4736",
+  );
+  assert.equal("traceId" in deliveryDetail(record), false);
+  assert.equal(
+    "traceId" in deliveryDetail({ ...record, trace: "00-zz" }),
+    false,
+  );
 });
