@@ -284,13 +284,15 @@ export async function runHandlers(
   try {
     for (const route of routes) {
       const began = now();
-      const span = tracer.start("hookgate.handler", {
-        "hookgate.handler": route.name,
-        "github.event": event,
-        "github.action": action,
-        "github.delivery": options.delivery,
-        "hookgate.attempt": options.attempt,
-      });
+      const span = tracer.enabled
+        ? tracer.start("hookgate.handler", {
+          "hookgate.handler": route.name,
+          "github.event": event,
+          "github.action": action,
+          "github.delivery": options.delivery,
+          "hookgate.attempt": options.attempt,
+        })
+        : tracer.start("hookgate.handler");
       const ctx = createContext({
         event,
         action,
@@ -314,7 +316,10 @@ export async function runHandlers(
         runs.push({ handler: route.name, result: outcome, ms: now() - began });
         const error = describeError(timedOut ? timeoutError : err);
         span.set({ "hookgate.outcome": outcome });
-        span.fail(error);
+        // Not the error's text: it may quote the payload.
+        span.fail(
+          timedOut ? "timeout" : err instanceof Error ? err.name : "error",
+        );
         return {
           outcome,
           ms: now() - start,

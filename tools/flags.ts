@@ -190,28 +190,66 @@ export function hooksDirPaths(dir: string): string[] {
   }
 }
 
+/** Where `deno task start` writes the `OTEL_*` lines of `.env` for Deno. */
+export const OTEL_ENV_FILE = "./data/otel.env";
+
 /**
- * `--env-file` for `deno task start` when `.env` sets an `OTEL_*` variable
- * the environment does not: Deno reads its OpenTelemetry settings before
- * hookgate runs (and reads `.env` itself), so only Deno loading the file
- * makes `OTEL_DENO=true` in `.env` take effect. Empty otherwise.
+ * The env file Deno is given for OpenTelemetry (`--env-file`): only the
+ * `OTEL_*` variables `.env` sets and the environment does not, each single
+ * quoted so that Deno's parser takes it literally (no `$` expansion, no `#`
+ * comment). A value holding a quote or a line break cannot be written so
+ * and is left out (`skipped`). Null when there is nothing to pass.
+ *
+ * Never the whole `.env`: Deno would parse every secret in it its own way,
+ * and the environment wins over hookgate's own reading.
  *
  * @example
  * ```ts
- * import { startTelemetryFlags } from "./flags.ts";
- * startTelemetryFlags({ OTEL_DENO: "true" }, {}, ".env"); // ["--env-file=.env"]
- * startTelemetryFlags({ PORT: "8000" }, {}, ".env"); // []
+ * import { otelEnvFile } from "./flags.ts";
+ * otelEnvFile({ OTEL_DENO: "true", GITHUB_WEBHOOK_SECRET: "s" }, {});
+ * // { text: "OTEL_DENO='true'\n", skipped: [] }
+ * otelEnvFile({ PORT: "8000" }, {}); // null
  * ```
+ */
+export function otelEnvFile(
+  dotenv: Record<string, string>,
+  env: Record<string, string | undefined>,
+): { text: string; skipped: string[] } | null {
+  const names = Object.keys(dotenv).filter((name) =>
+    /^OTEL_[A-Z0-9_]+$/.test(name) && env[name] === undefined
+  );
+  if (names.length === 0) return null;
+  const skipped = names.filter((name) => /['\r\n]/.test(dotenv[name]!));
+  const lines = names.filter((name) => !skipped.includes(name))
+    .map((name) => `${name}='${dotenv[name]}'\n`);
+  return { text: lines.join(""), skipped };
+}
+
+/**
+ * `--env-file` for `deno task start` when `.env` sets `OTEL_*` variables:
+ * Deno reads its OpenTelemetry settings before hookgate runs (and reads
+ * `.env` itself), so they reach Deno only through a file it loads. Writes
+ * {@link otelEnvFile}'s text to `path` (0600: an `OTEL_EXPORTER_OTLP_HEADERS`
+ * may hold an API key). Empty when `.env` sets none.
  */
 export function startTelemetryFlags(
   dotenv: Record<string, string>,
   env: Record<string, string | undefined>,
-  dotenvPath: string,
+  path: string = OTEL_ENV_FILE,
 ): string[] {
-  const otel = Object.keys(dotenv).filter((name) => name.startsWith("OTEL_"));
-  return otel.some((name) => env[name] === undefined)
-    ? [`--env-file=${dotenvPath}`]
-    : [];
+  const file = otelEnvFile(dotenv, env);
+  if (file === null) return [];
+  for (const name of file.skipped) {
+    console.error(
+      `hookgate: ${name} in .env holds a quote or a line break; set it in the environment instead`,
+    );
+  }
+  Deno.mkdirSync(path.slice(0, path.lastIndexOf("/")) || ".", {
+    recursive: true,
+  });
+  Deno.writeTextFileSync(path, file.text, { mode: 0o600 });
+  Deno.chmodSync(path, 0o600);
+  return [`--env-file=${path}`];
 }
 
 if (import.meta.main && Deno.args.includes("--start")) {
@@ -222,7 +260,7 @@ if (import.meta.main && Deno.args.includes("--start")) {
     console.log(
       [
         ...startHookFlags(await readEnvironment()),
-        ...startTelemetryFlags(dotenv, env, ".env"),
+        ...startTelemetryFlags(dotenv, env),
       ].join(" "),
     );
   } catch { /* the server reports it */ }

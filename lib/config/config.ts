@@ -511,6 +511,10 @@ export function forwardUrls(
             url ? `: its scheme is ${url.protocol}` : ""
           }`,
         );
+      } else if (url.username !== "" || url.password !== "") {
+        problems.push(
+          `${place} must not hold a user or password (fetch refuses them, and a trace would record them): the receiver checks the FORWARD_SECRET signature instead`,
+        );
       } else if (hosts.has(url.host)) {
         problems.push(
           `${place} has the host of an earlier one (${url.host}): each target is named forward:<host>, so give each its own host`,

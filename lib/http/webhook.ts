@@ -60,7 +60,7 @@ export interface ServeInfo {
 
 /** Everything one delivery's steps use, resolved once per handler. */
 export interface WebhookDeps {
-  config: Pick<Config, "maxBodyBytes" | "bodyTimeoutMs">;
+  config: Pick<Config, "maxBodyBytes" | "bodyTimeoutMs" | "webhookPath">;
   keys: SigningKeys;
   /** `null` when `IP_ALLOWLIST=off`. */
   allowlist: Allowlist | null;
@@ -118,7 +118,11 @@ async function receive(
   const forged = await deps.tracer.inSpan(
     "hookgate.verify",
     {},
-    () => checkSignature(deps, headers, body),
+    async (span) => {
+      const refused = await checkSignature(deps, headers, body);
+      if (refused !== null) span.fail("bad_signature");
+      return refused;
+    },
   );
   if (forged !== null) return forged;
   // 7. Payload: a JSON object (large bodies are checked without parsing).
@@ -155,7 +159,10 @@ function traceStore(
     "github.action": delivery.action,
     "github.delivery": delivery.id,
   };
-  tracer.annotate(attributes);
+  tracer.annotate(
+    { ...attributes, "http.route": deps.config.webhookPath },
+    `POST ${deps.config.webhookPath}`,
+  );
   delivery.trace = tracer.active();
   return tracer.inSpan("hookgate.store", attributes, async (span) => {
     const result = await store(deps, delivery);

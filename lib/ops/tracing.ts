@@ -10,10 +10,12 @@
  * for log lines.
  *
  * When telemetry is off the global is absent and every {@link Tracer} call
- * is a no-op on a shared object: nothing is allocated, nothing recorded.
+ * is a no-op on a shared object: nothing is recorded, and callers skip
+ * building attributes (`tracer.enabled`).
  *
  * It does not decide what is safe to record: callers pass only names, ids,
- * counts and statuses (never a secret, a token or a payload).
+ * counts and statuses (never a secret, a token, a payload, or an error's
+ * text, which may quote one).
  *
  * @module
  */
@@ -57,8 +59,11 @@ export interface Tracer {
   readonly enabled: boolean;
   /** The active span as a W3C `traceparent` (in a request: Deno.serve's span). */
   active(): string | undefined;
-  /** Adds attributes to the active span (in a request: Deno.serve's span). */
-  annotate(attributes: SpanAttributes): void;
+  /**
+   * Adds attributes to the active span (in a request: Deno.serve's span),
+   * and renames it when `name` is given.
+   */
+  annotate(attributes: SpanAttributes, name?: string): void;
   /** Starts a span; end it with {@link TraceSpan.end}. */
   start(
     name: string,
@@ -107,6 +112,7 @@ interface OtelSpan {
   spanContext(): OtelSpanContext;
   setAttributes(attributes: Record<string, string | number | boolean>): void;
   setStatus(status: { code: number; message?: string }): void;
+  updateName(name: string): void;
   end(): void;
 }
 interface OtelApi {
@@ -303,8 +309,10 @@ export function createTracer(
   return {
     enabled: true,
     active: () => toTraceparent(activeSpan()?.spanContext()),
-    annotate(attributes) {
-      activeSpan()?.setAttributes(defined(attributes));
+    annotate(attributes, name) {
+      const span = activeSpan();
+      span?.setAttributes(defined(attributes));
+      if (name !== undefined) span?.updateName(name);
     },
     start,
     async inSpan(name, attributes, fn, options) {
@@ -334,7 +342,9 @@ export function createTracer(
 
 /**
  * Names what a forward or a script came to on its span: ok, error or
- * timeout, the HTTP status or the exit code, and the error.
+ * timeout, the HTTP status or the exit code; a failure's status message is
+ * made of those (never the error's own text, which may quote a URL or the
+ * payload).
  *
  * @example
  * ```ts
@@ -361,5 +371,15 @@ export function endTargetSpan(
     "http.response.status_code": report.status,
     "process.exit.code": report.exitCode ?? undefined,
   });
-  if (!report.ok) span.fail(report.error ?? "failed");
+  // Only words of our own: an error's text may quote a URL or the payload.
+  if (report.ok) return;
+  span.fail(
+    report.timedOut
+      ? "timed out"
+      : report.status !== undefined
+      ? `answered ${report.status}`
+      : typeof report.exitCode === "number"
+      ? `exited ${report.exitCode}`
+      : "failed",
+  );
 }

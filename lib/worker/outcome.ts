@@ -80,7 +80,8 @@ const COUNTED = new Set(["done", "failed", "dead", "skipped"]);
 /**
  * Counts the status an attempt left a delivery in, in
  * `webhook_delivery_outcomes_total` (done, failed, dead or skipped; a run
- * queued again by a shutdown or a replay is not an outcome).
+ * queued again by a shutdown or a replay is not an outcome). The event's
+ * `dead` series is shown from its first outcome on, at 0 until one dies.
  *
  * @example
  * ```ts
@@ -96,11 +97,14 @@ export function countOutcome(
   metrics: Metrics | undefined,
   record: DeliveryRecord,
 ): void {
-  if (!COUNTED.has(record.status)) return;
-  metrics?.inc("webhook_delivery_outcomes_total", {
-    event: record.event,
-    status: record.status,
-  });
+  if (!metrics || !COUNTED.has(record.status)) return;
+  const name = "webhook_delivery_outcomes_total";
+  metrics.inc(name, { event: record.event, status: record.status });
+  // The dead series exists (at 0) from the event's first outcome on, so that
+  // `increase()` sees the first dead delivery of a process too.
+  if (record.status !== "dead") {
+    metrics.inc(name, { event: record.event, status: "dead" }, 0);
+  }
 }
 
 /**

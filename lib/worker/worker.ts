@@ -480,9 +480,17 @@ async function runOne(
   const span = startRunSpan(parts.tracer, record);
   // A lease lost mid-run stops the run: it goes on elsewhere.
   const signal = AbortSignal.any([parts.run.signal, held.lost]);
-  const result = await span.run(() =>
-    runDelivery(record, local, log, { ...parts.run, signal })
-  );
+  let result: RunResult;
+  try {
+    result = await span.run(() =>
+      runDelivery(record, local, log, { ...parts.run, signal })
+    );
+  } catch (err) {
+    // runDelivery never rejects; should it, the span still ends.
+    span.fail("run error");
+    span.end();
+    throw err;
+  }
   countRun(parts.metrics, record.event, result);
   let recorded: DeliveryRecord | null = null;
   const recording: Promise<void> = span.run(() =>
@@ -527,8 +535,9 @@ function endRunSpan(
   recorded: DeliveryRecord | null,
 ): void {
   span.set({ "hookgate.outcome": recorded?.status ?? "unrecorded" });
+  // The step and how it failed, never the error's text (it may quote the payload).
   if (result.outcome === "error" || result.outcome === "timeout") {
-    span.fail(`${result.handler}: ${result.error}`);
+    span.fail(`${result.handler} ${result.outcome}`);
   }
   span.end();
 }

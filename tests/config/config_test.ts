@@ -979,10 +979,15 @@ Deno.test(
           "http://a.test/one,http://a.test/two",
           /FORWARD_URLS item 2 has the host of an earlier one \(a\.test\)/,
         ],
+        [
+          "https://fwuser:Passw0rdInUrl@b.test/hook",
+          /FORWARD_URLS item 1 must not hold a user or password/,
+        ],
       ] as const
     ) {
       const problems = problemsOf({ ...base, FORWARD_URLS: bad });
       assert.ok(problems.some((p) => message.test(p)), `${bad}: ${problems}`);
+      assert.ok(!problems.join("\n").includes("Passw0rdInUrl"));
     }
     const short = problemsOf({ ...base, FORWARD_SECRET: "short-forward" });
     assert.ok(

@@ -198,6 +198,8 @@ Deno.test("tracing: one delivery is one trace, its run linked to the request acr
     );
     assert.equal(receive.attributes["github.event"], "issues");
     assert.equal(receive.attributes["github.action"], "opened");
+    assert.equal(receive.name, "POST /webhook");
+    assert.equal(receive.attributes["http.route"], "/webhook");
     const accept = childrenOf(receive).map((s) => s.name).sort();
     assert.deepEqual(accept, [
       "hookgate.run",
@@ -350,6 +352,15 @@ Deno.test("tracing: a retried delivery has one run span per attempt, each linked
       `${s.attributes["hookgate.attempt"]} ${s.attributes["hookgate.outcome"]}`
     ).sort();
     assert.deepEqual(handlers, ["1 error", "2 ok"]);
+    // A failure is named by its step, never by its error's text.
+    const failed = named("hookgate.handler").find((s) =>
+      s.attributes["hookgate.outcome"] === "error"
+    );
+    assert.deepEqual(failed?.status, { code: 2, message: "Error" });
+    const exported = world.collector.bodies
+      .filter((b) => b.path === "/v1/traces")
+      .map((b) => b.text).join("\n");
+    assert.ok(!exported.includes("the first attempt fails"));
   });
 });
 

@@ -216,7 +216,7 @@ Deno.test("within() runs with the named span as parent; ids() names the active s
   assert.equal(tracer.within("garbage", () => tracer.ids()), undefined);
 });
 
-Deno.test("endTargetSpan() names a forward's or a script's outcome and fails it", () => {
+Deno.test("endTargetSpan() names a forward's or a script's outcome and fails it in words of its own", () => {
   const { api, spans } = fakeApi();
   const tracer = createTracer(api);
   endTargetSpan(tracer.start("f"), {
@@ -226,15 +226,32 @@ Deno.test("endTargetSpan() names a forward's or a script's outcome and fails it"
   });
   endTargetSpan(tracer.start("s"), { ok: true, timedOut: false, exitCode: 0 });
   assert.deepEqual(spans[0]!.attributes, { "hookgate.outcome": "timeout" });
-  assert.deepEqual(spans[0]!.status, {
-    code: 2,
-    message: "timed out after 5 ms",
-  });
+  assert.deepEqual(spans[0]!.status, { code: 2, message: "timed out" });
   assert.deepEqual(spans[1]!.attributes, {
     "hookgate.outcome": "ok",
     "process.exit.code": 0,
   });
   assert.equal(spans[1]!.status, undefined);
+  endTargetSpan(tracer.start("f2"), {
+    ok: false,
+    timedOut: false,
+    error: "error sending request for url (http://t.test/?token=abc)",
+  });
+  endTargetSpan(tracer.start("f3"), {
+    ok: false,
+    timedOut: false,
+    status: 500,
+  });
+  endTargetSpan(tracer.start("s2"), {
+    ok: false,
+    timedOut: false,
+    exitCode: 3,
+  });
+  assert.deepEqual(spans.slice(2).map((s) => s.status?.message), [
+    "failed",
+    "answered 500",
+    "exited 3",
+  ]);
 });
 
 Deno.test("log lines carry the active span's ids, unless a line names its own trace_id", () => {

@@ -2,6 +2,7 @@
 
 import assert from "node:assert/strict";
 import {
+  countOutcome,
   countRun,
   recordOutcome,
   reportsOf,
@@ -162,6 +163,13 @@ Deno.test("recordOutcome() logs a failure with its retry delay, and the last one
       });
     assert.equal(outcomes("dead"), 1);
     assert.equal(outcomes("failed"), 0, "the first attempt had no metrics");
+    const fresh = createMetrics();
+    countOutcome(fresh, { event: "ping", status: "done" } as DeliveryRecord);
+    assert.match(
+      fresh.render(),
+      /webhook_delivery_outcomes_total\{event="ping",status="dead"\} 0/,
+      "the dead series is there, at 0, before the first dead delivery",
+    );
     assert.equal(logs.lines[1]?.level, "error");
     assert.equal(logs.lines[1]?.msg, "delivery dead");
   } finally {
