@@ -1,10 +1,13 @@
 // The Grafana dashboard, deploy/grafana/hookgate.json: it parses; it has the
 // dashboard fields Grafana requires and those it uses; its panels sit on the
 // 24-column grid without overlapping; every query goes to the `${datasource}`
-// variable and is filtered by `$instance`; and every series and label it
-// names is one a real hookgate (main.ts as a subprocess) serves on /metrics,
-// plus Prometheus's own `up`. No Grafana runs here: what Grafana itself would
-// make of the file is not tested.
+// variable and every series is filtered by `$job` (so that Instance=All
+// matches hookgate's targets only, not everything Prometheus scrapes) and
+// `$instance`; stat panels query what they show (instant without a
+// sparkline) and show 0, not "No data", for a counter not yet incremented;
+// and every series and label it names is one a real hookgate (main.ts as a
+// subprocess) serves on /metrics, plus Prometheus's own `up`. No Grafana runs
+// here: what Grafana itself would make of the file is not tested.
 
 import assert from "node:assert/strict";
 import { freePort, postDelivery, startServer, waitFor } from "../_helpers.ts";
@@ -32,6 +35,8 @@ interface Target {
   expr?: unknown;
   legendFormat?: unknown;
   datasource?: unknown;
+  range?: unknown;
+  instant?: unknown;
 }
 
 interface Panel {
@@ -43,7 +48,8 @@ interface Panel {
   targets?: Target[];
   panels?: Panel[];
   collapsed?: unknown;
-  fieldConfig?: { defaults?: { unit?: unknown } };
+  fieldConfig?: { defaults?: { unit?: unknown; noValue?: unknown } };
+  options?: { graphMode?: unknown };
 }
 
 interface Variable {
@@ -54,6 +60,7 @@ interface Variable {
   datasource?: unknown;
   multi?: unknown;
   includeAll?: unknown;
+  current?: { text?: unknown; value?: unknown };
 }
 
 interface Dashboard {
@@ -95,6 +102,35 @@ function expressions(
       ? variable.query
       : (variable.query as { query?: string } | undefined)?.query ?? "";
     out.push({ where: `variable ${variable.name}`, expr: labelValues(query) });
+  }
+  return out;
+}
+
+/** A query variable's query text (a string, or the editor's `{query}` object). */
+function variableQuery(variable: Variable | undefined): unknown {
+  const query = variable?.query;
+  return typeof query === "string"
+    ? query
+    : (query as { query?: unknown } | undefined)?.query;
+}
+
+/**
+ * Each series selector that does not select `job="$job"` (every expression
+ * but the job variable's own) and, in a panel, `instance=~"$instance"`.
+ */
+function unscopedSelectors(dashboard: Dashboard): string[] {
+  const out: string[] = [];
+  for (const { where, expr } of expressions(dashboard)) {
+    if (where === "variable job") continue;
+    const required: Array<[string, string]> = [["job", '="$job"']];
+    if (where.startsWith("panel")) required.push(["instance", '=~"$instance"']);
+    for (const s of readExpr(expr).selectors) {
+      for (const [label, matcher] of required) {
+        if (s.matchers.get(label) !== matcher) {
+          out.push(`${where}: ${s.metric} without ${label}${matcher}`);
+        }
+      }
+    }
   }
   return out;
 }
@@ -483,7 +519,7 @@ Deno.test("each panel's targets have an expr and a refId unique within the panel
   }
 });
 
-Deno.test("every panel queries the ${datasource} variable, and every series is filtered by $instance", async (t) => {
+Deno.test("every panel queries the ${datasource} variable, and every series is filtered by $job and $instance", async (t) => {
   const d = await readDashboard();
   const ref = { type: "prometheus", uid: "${datasource}" };
   const variables = d.templating!.list!;
@@ -493,10 +529,37 @@ Deno.test("every panel queries the ${datasource} variable, and every series is f
     assert.equal(ds?.query, "prometheus");
   });
   await t.step(
-    "a multi-value instance variable with All, on the same data source",
+    "a single-value job variable, hookgate by default (the alert rules' job), before instance",
+    () => {
+      const index = variables.findIndex((v) => v.name === "job");
+      const job = variables[index];
+      assert.equal(job?.type, "query");
+      assert.equal(
+        variableQuery(job),
+        "label_values(webhook_queue_depth, job)",
+      );
+      assert.equal(job?.definition, variableQuery(job));
+      assert.equal(job?.multi, false);
+      assert.equal(job?.includeAll, false);
+      assert.equal(job?.current?.value, "hookgate");
+      assert.equal(job?.current?.text, "hookgate");
+      assert.deepEqual(job?.datasource, ref);
+      assert.ok(
+        index < variables.findIndex((v) => v.name === "instance"),
+        "job comes before the instance variable that depends on it",
+      );
+    },
+  );
+  await t.step(
+    "a multi-value instance variable with All, of the selected job, on the same data source",
     () => {
       const instance = variables.find((v) => v.name === "instance");
       assert.equal(instance?.type, "query");
+      assert.equal(
+        variableQuery(instance),
+        'label_values(webhook_queue_depth{job="$job"}, instance)',
+      );
+      assert.equal(instance?.definition, variableQuery(instance));
       assert.equal(instance?.multi, true);
       assert.equal(instance?.includeAll, true);
       assert.deepEqual(instance?.datasource, ref);
@@ -516,18 +579,95 @@ Deno.test("every panel queries the ${datasource} variable, and every series is f
       }
     }
   });
-  await t.step('each series selector has instance=~"$instance"', () => {
-    for (const { where, expr } of expressions(d)) {
-      if (where.startsWith("variable")) continue;
-      for (const s of readExpr(expr).selectors) {
-        assert.equal(
-          s.matchers.get("instance"),
-          '=~"$instance"',
-          `${where}: ${s.metric}`,
+  await t.step(
+    'each series selector has job="$job" and, in a panel, instance=~"$instance"',
+    () => {
+      assert.deepEqual(unscopedSelectors(d), []);
+    },
+  );
+  await t.step("a selector without the job matcher is reported", () => {
+    const broken: Dashboard = structuredClone(d);
+    const panel = queryPanels(broken).find((p) =>
+      String(p.targets?.[0]?.expr).startsWith("sum(up{")
+    )!;
+    const target = panel.targets![0]!;
+    target.expr = String(target.expr).replace('job="$job",', "");
+    const instance = broken.templating!.list!.find((v) =>
+      v.name === "instance"
+    )!;
+    instance.query = "label_values(webhook_queue_depth, instance)";
+    assert.deepEqual(unscopedSelectors(broken), [
+      `panel ${panel.id} "${panel.title}" ${target.refId}: up without job="$job"`,
+      'variable instance: webhook_queue_depth without job="$job"',
+    ]);
+  });
+});
+
+Deno.test("stat panels query instantly without a sparkline, and show 0 for a counter not yet incremented", async (t) => {
+  const d = await readDashboard();
+  const panels = queryPanels(d);
+  await t.step("each target is either a range or an instant query", () => {
+    for (const panel of panels) {
+      for (const target of panel.targets ?? []) {
+        const where = `panel ${panel.id} ${target.refId}`;
+        assert.ok(
+          target.instant === undefined || typeof target.instant === "boolean",
+          where,
         );
+        assert.equal(target.range, target.instant !== true, where);
       }
     }
   });
+  await t.step(
+    "instant exactly in the stat panels that draw no sparkline",
+    () => {
+      for (const panel of panels) {
+        const instant = panel.type === "stat" &&
+          panel.options?.graphMode === "none";
+        for (const target of panel.targets ?? []) {
+          assert.equal(
+            target.instant === true,
+            instant,
+            `panel ${panel.id} "${panel.title}" ${target.refId}`,
+          );
+        }
+      }
+    },
+  );
+  await t.step("a stat of rate() or increase() shows 0 for no data", () => {
+    const counting = panels.filter((p) =>
+      p.type === "stat" &&
+      (p.targets ?? []).some((t) => /\b(rate|increase)\(/.test(String(t.expr)))
+    );
+    assert.ok(counting.length >= 2, "accepted and dead deliveries");
+    for (const panel of counting) {
+      assert.equal(
+        panel.fieldConfig?.defaults?.noValue,
+        "0",
+        `panel ${panel.id}`,
+      );
+    }
+  });
+  await t.step(
+    "the dead deliveries stat counts over the time range, at its end",
+    () => {
+      const dead = panels.find((p) =>
+        p.type === "stat" &&
+        (p.targets ?? []).some((t) => String(t.expr).includes('status="dead"'))
+      );
+      assert.ok(dead, "a dead deliveries stat");
+      assert.equal(dead.options?.graphMode, "none");
+      assert.deepEqual(
+        dead.targets!.map((t) => [t.expr, t.instant, t.range]),
+        [[
+          'sum(increase(webhook_delivery_outcomes_total{status="dead",job="$job",instance=~"$instance"}[$__range]))',
+          true,
+          false,
+        ]],
+      );
+      assert.equal(dead.fieldConfig?.defaults?.noValue, "0");
+    },
+  );
 });
 
 Deno.test("readExpr() finds the series and labels of PromQL, leaving out functions, keywords, strings and variables", async (t) => {
@@ -650,7 +790,8 @@ Deno.test("every series and label the dashboard names is served by a running hoo
       panel.targets!.push(
         {
           refId: "Y",
-          expr: 'sum by (nope) (webhook_bogus_total{instance=~"$instance"})',
+          expr:
+            'sum by (nope) (webhook_bogus_total{job="$job",instance=~"$instance"})',
           legendFormat: "{{nope}}",
         },
         {
