@@ -35,6 +35,12 @@
  * each round trip of `--rtt` (bench/load/remote_kv.ts), and records its
  * own section of bench/RESULTS.md.
  *
+ * With `--telemetry` (issue 17) it runs instead (d) with telemetry off and
+ * with `OTEL_DENO=true` exporting to an OTLP sink on loopback, and with
+ * `--baseline REF` also (d) from a git worktree of REF, interleaved in
+ * every repetition (bench/load/telemetry.ts), and records its own section
+ * of bench/RESULTS.md.
+ *
  * Deno lets only `--allow-all` read /proc, so /proc files are read with
  * `cat` (hence `--allow-run`; bench/load/proc.ts).
  *
@@ -67,6 +73,11 @@ import {
   runAllRemote,
 } from "./load/remote_kv.ts";
 import { runAll } from "./load/runs.ts";
+import {
+  runAllTelemetry,
+  telemetryReport,
+  telemetrySection,
+} from "./load/telemetry.ts";
 import { summarize } from "./load/summary.ts";
 
 /** The tools the benchmark runs, and how to get each. */
@@ -129,10 +140,55 @@ async function benchRemote(
   return 0;
 }
 
+/** What a signal handler must undo at once (e.g. a git worktree), set while it exists. */
+interface Cleanup {
+  now: (() => void) | null;
+}
+
+/** The telemetry rounds (issue 17): runs them, prints the report and records it; the exit code. */
+async function benchTelemetry(
+  children: Children,
+  options: LoadOptions,
+  m: Machine,
+  files: { dataFile: string; logDir: string },
+  cleanup: Cleanup,
+): Promise<number> {
+  const loadStart = (await run("cat", ["/proc/loadavg"])).trim();
+  console.error(
+    `hookgate telemetry benchmark: (d) off, on${
+      options.baseline ? `, and at ${options.baseline}` : ""
+    }; ${options.duration} s × ${options.reps} reps, ${options.connections} connections, warm-up ${options.warmup} s; load average ${loadStart}; wrk output in ${files.logDir}`,
+  );
+  const { runs, baseline } = await runAllTelemetry(
+    children,
+    options,
+    files.dataFile,
+    files.logDir,
+    (now) => cleanup.now = now,
+  ).finally(() => children.killAll());
+  const loadEnd = (await run("cat", ["/proc/loadavg"])).trim();
+  console.log(
+    `\n${telemetryReport(runs)}\n\nload average at the end: ${loadEnd}`,
+  );
+  if (!options.record) return 0;
+  const context = {
+    date: m.date,
+    machine: `${m.nproc} cores, ${m.cpu}; Deno ${m.deno}; ${m.wrk} (1 thread)`,
+    commit: await gitHead(),
+    baseline: baseline &&
+      { commit: baseline.commit, subject: baseline.subject },
+    loadStart,
+    loadEnd,
+  };
+  await writeRecord(telemetrySection(context, options, runs), null);
+  return 0;
+}
+
 /** Runs the benchmark `options` ask for, prints the report and records it; the exit code. */
 async function bench(
   children: Children,
   options: LoadOptions,
+  cleanup: Cleanup,
 ): Promise<number> {
   const m = await checkMachine();
   if (m === null) return 1;
@@ -142,6 +198,15 @@ async function bench(
   await Deno.mkdir(logDir, { recursive: true });
   if (options.remoteKv) {
     return await benchRemote(children, options, m, dataFile, logDir);
+  }
+  if (options.telemetry) {
+    return await benchTelemetry(
+      children,
+      options,
+      m,
+      { dataFile, logDir },
+      cleanup,
+    );
   }
   const commit = await gitHead();
   console.error(
@@ -180,15 +245,17 @@ export async function main(args: readonly string[]): Promise<number> {
     return 2;
   }
   const children = createChildren();
+  const cleanup: Cleanup = { now: null };
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     Deno.addSignalListener(signal, () => {
       console.error(`\n${signal}: stopping every benchmark process`);
       children.killAll();
+      cleanup.now?.();
       Deno.exit(130);
     });
   }
   try {
-    return await bench(children, parsed.options);
+    return await bench(children, parsed.options, cleanup);
   } catch (err) {
     console.error(err instanceof Error ? err.stack ?? err.message : err);
     return 1;

@@ -39,6 +39,13 @@ export const USAGE = `deno task bench:load [options]
   --rtt LIST        round trips in ms for --remote-kv (default 0,20,100)
   --kv-limits NAME  the KV server's limits for --remote-kv: denokv (10 checks
                     a commit, the default) or deploy (100)
+  --telemetry       instead of a..e1: hookgate on a KV file (d) with valid
+                    signatures, telemetry off and with OTEL_DENO=true
+                    exporting to an OTLP sink on loopback, interleaved in
+                    every repetition (issue 17); records its own section in
+                    bench/RESULTS.md (not README-snippet.md)
+  --baseline REF    with --telemetry: also run (d) from a git worktree of
+                    commit REF (e.g. the commit before tracing)
   --help            this text
 
 Needs wrk (Debian: apt-get install -y wrk) and taskset (util-linux).`;
@@ -75,6 +82,10 @@ export interface LoadOptions {
   rtts: readonly number[];
   /** The KV Connect test server's limits in the remote-KV rounds. */
   kvLimits: KvServerLimits;
+  /** Run the telemetry rounds (issue 17) instead of the servers and ceilings. */
+  telemetry: boolean;
+  /** With `telemetry`: the commit whose hookgate is run as well, or null. */
+  baseline: string | null;
   /** Request-file entries kept for the warm-up (at the end of the file). */
   warmupEntries: number;
   /** Request-file entries the measured runs cycle through (from the start). */
@@ -182,6 +193,34 @@ export function parseRtts(list: string): number[] | string {
 }
 
 /**
+ * The `--baseline` commit as given, if it can only name a commit to git
+ * (letters, digits and `._/~^-`, not starting with `-`, no `..`, at most
+ * 100 characters), or the message saying why not. Whether it names one is
+ * for git to say when the worktree is made.
+ *
+ * @example
+ * ```ts
+ * import { parseBaseline } from "./args.ts";
+ * parseBaseline("c5a7af2"); // { ref: "c5a7af2" }
+ * parseBaseline("--force"); // { message: "Cannot run as '--baseline' must name a commit: current value is --force" }
+ * ```
+ */
+export function parseBaseline(ref: string): { ref: string } | {
+  message: string;
+} {
+  if (
+    ref.length > 100 || ref.includes("..") ||
+    !/^[A-Za-z0-9_][A-Za-z0-9._\/~^-]*$/.test(ref)
+  ) {
+    return {
+      message:
+        `Cannot run as '--baseline' must name a commit: current value is ${ref}`,
+    };
+  }
+  return { ref };
+}
+
+/**
  * How the request file is shared out: the warm-up gets its own entries at
  * the end (a fifth, at most 100,000; none without a warm-up), so that a
  * measured run never repeats a body the server stored during its warm-up.
@@ -202,10 +241,29 @@ export function splitEntries(
   return { warmupEntries, measuredEntries: requests - warmupEntries };
 }
 
+/** `--baseline` checked against `--telemetry` and `--remote-kv`: the commit (or null), or the problem. */
+function telemetryFlags(
+  telemetry: boolean,
+  remoteKv: boolean,
+  baseline: string | undefined,
+): { ref: string | null } | { message: string } {
+  if (telemetry && remoteKv) {
+    return {
+      message: "Cannot run as '--telemetry' and '--remote-kv' are both given",
+    };
+  }
+  if (baseline === undefined) return { ref: null };
+  if (!telemetry) {
+    return { message: "Cannot run as '--baseline' needs '--telemetry'" };
+  }
+  return parseBaseline(baseline);
+}
+
 /**
  * Parses and validates the benchmark's flags. Flag values that are wrong
  * give the first problem's message (checked in the order of the usage
- * text's numbers, then `--env`, `--only`, `--rtt` and `--kv-limits`);
+ * text's numbers, then `--env`, `--only`, `--rtt`, `--kv-limits`,
+ * `--telemetry` with `--remote-kv`, and `--baseline`);
  * unknown flags throw, as `parseArgs` does.
  *
  * @example
@@ -234,6 +292,8 @@ export function parseLoadArgs(args: readonly string[]): ParsedArgs {
       "remote-kv": { type: "boolean", default: false },
       rtt: { type: "string", default: "0,20,100" },
       "kv-limits": { type: "string", default: "denokv" },
+      telemetry: { type: "boolean", default: false },
+      baseline: { type: "string" },
       help: { type: "boolean", default: false },
     },
   });
@@ -271,6 +331,11 @@ export function parseLoadArgs(args: readonly string[]): ParsedArgs {
         `Cannot run as '--kv-limits' must be denokv or deploy: current value is ${kvLimits}`,
     };
   }
+  const telemetry = flags.telemetry;
+  const baseline = telemetryFlags(telemetry, remoteKv, flags.baseline);
+  if ("message" in baseline) {
+    return { kind: "error", message: baseline.message };
+  }
   return {
     kind: "run",
     options: {
@@ -289,6 +354,8 @@ export function parseLoadArgs(args: readonly string[]): ParsedArgs {
       remoteKv,
       rtts,
       kvLimits,
+      telemetry,
+      baseline: baseline.ref,
       ...splitEntries(requests, warmup),
     },
   };

@@ -2,10 +2,13 @@
  * Subprocess plumbing for the load benchmark: a group that tracks every
  * child it spawns so that all can be stopped at once (also on Ctrl-C), a
  * command run for its output, and a line reader that keeps a child's pipes
- * from filling up. It knows nothing of servers, wrk or /proc.
+ * from filling up; a child that says `{"listening":port}` waited for, and
+ * a child stopped gently. It knows nothing of servers, wrk or /proc.
  *
  * @module
  */
+
+import { inheritedEnv } from "../_subprocess.ts";
 
 /** The children of one benchmark run, tracked until they exit. */
 export interface Children {
@@ -129,4 +132,109 @@ export function drain(
       onLine?.(rest);
     }
   })();
+}
+
+/**
+ * The port in a child's `{"listening":port}` line, or null for any other
+ * line.
+ *
+ * @example
+ * ```ts
+ * import { listeningPort } from "./children.ts";
+ * listeningPort('{"listening":8123}'); // 8123
+ * listeningPort("Warning"); // null
+ * ```
+ */
+export function listeningPort(line: string): number | null {
+  if (!line.startsWith("{")) return null;
+  try {
+    const port = (JSON.parse(line) as { listening?: unknown }).listening;
+    return typeof port === "number" && Number.isInteger(port) && port > 0
+      ? port
+      : null;
+  } catch {
+    return null;
+  }
+}
+
+/** A child that said it listens, and its output so far. */
+export interface Listening {
+  child: Deno.ChildProcess;
+  port: number;
+  /** Its last lines of output (stdout and stderr). */
+  lines: string[];
+}
+
+/**
+ * Spawns `cmd` with `args` (only the variables Deno needs, plus
+ * `NO_COLOR`) and waits for its `{"listening":port}` line on stdout;
+ * throws, with its output, if it exits first or `timeoutMs` pass.
+ *
+ * @example
+ * ```ts
+ * import { createChildren, spawnListening } from "./children.ts";
+ * // const { child, port } = await spawnListening(createChildren(), "the sink", "taskset", args, 30_000);
+ * ```
+ */
+export async function spawnListening(
+  children: Children,
+  name: string,
+  cmd: string,
+  args: string[],
+  timeoutMs: number,
+): Promise<Listening> {
+  const child = children.spawn(cmd, args, {
+    env: { ...inheritedEnv(), NO_COLOR: "1" },
+    clearEnv: true,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  });
+  const lines: string[] = [];
+  const { promise, resolve } = Promise.withResolvers<number>();
+  drain(child.stdout, lines, (line) => {
+    const port = listeningPort(line);
+    if (port !== null) resolve(port);
+  });
+  drain(child.stderr, lines);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const port = await Promise.race([
+    promise,
+    child.status.then(() => {
+      throw new Error(`${name} exited at start:\n${lines.join("\n")}`);
+    }),
+    new Promise<never>((_, reject) =>
+      timer = setTimeout(
+        () => reject(new Error(`${name} did not listen:\n${lines.join("\n")}`)),
+        timeoutMs,
+      )
+    ),
+  ]).finally(() => clearTimeout(timer));
+  return { child, port, lines };
+}
+
+/**
+ * Stops a child: SIGTERM, then SIGKILL after `graceMs`; resolves when it
+ * has exited.
+ *
+ * @example
+ * ```ts
+ * import { stopChild } from "./children.ts";
+ * // await stopChild(child, 5000);
+ * ```
+ */
+export async function stopChild(
+  child: Deno.ChildProcess,
+  graceMs: number,
+): Promise<void> {
+  try {
+    child.kill("SIGTERM");
+  } catch { /* gone */ }
+  const timer = setTimeout(() => {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* gone */ }
+  }, graceMs);
+  await child.status;
+  clearTimeout(timer);
 }

@@ -67,6 +67,10 @@ export interface RunResult {
   /** hookgate only: /metrics deltas over the measured run. */
   statuses?: Record<string, number>;
   accepted?: number;
+  /** hookgate only: every delivery accepted by the process (warm-up too), at the end of the measured run. */
+  acceptedTotal?: number;
+  /** hookgate only: runs of deliveries that ended (`webhook_delivery_outcomes_total`) over the measured run. */
+  runsEnded?: number;
   duplicates?: number;
   backlog?: number;
 }

@@ -19,9 +19,8 @@
  * @module
  */
 
-import { inheritedEnv } from "../_subprocess.ts";
 import type { KvServerLimits, LoadOptions } from "./args.ts";
-import { type Children, drain } from "./children.ts";
+import { type Children, spawnListening, stopChild } from "./children.ts";
 import { LOAD_CORE, ROOT } from "./common.ts";
 import { metricSum, runDeltas, scrape } from "./metrics.ts";
 import { type ProcStats, procStats } from "./proc.ts";
@@ -135,26 +134,9 @@ export function kvServerArgs(
 
 /**
  * The port in the KV server's `{"listening":port}` line, or null for any
- * other line.
- *
- * @example
- * ```ts
- * import { listeningPort } from "./remote_kv.ts";
- * listeningPort('{"listening":8123}'); // 8123
- * listeningPort("Warning"); // null
- * ```
+ * other line (children.ts's, kept here for the tests of this mode).
  */
-export function listeningPort(line: string): number | null {
-  if (!line.startsWith("{")) return null;
-  try {
-    const port = (JSON.parse(line) as { listening?: unknown }).listening;
-    return typeof port === "number" && Number.isInteger(port) && port > 0
-      ? port
-      : null;
-  } catch {
-    return null;
-  }
-}
+export { listeningPort } from "./children.ts";
 
 /** A running KV Connect test server. */
 interface KvServer {
@@ -172,52 +154,19 @@ async function startKvServer(
   delayMs: number,
 ): Promise<KvServer> {
   const token = crypto.randomUUID().replaceAll("-", "");
-  const child = children.spawn(
+  const { child, port, lines } = await spawnListening(
+    children,
+    "the KV server",
     "taskset",
     kvServerArgs(token, limits, delayMs),
-    {
-      env: { ...inheritedEnv(), NO_COLOR: "1" },
-      clearEnv: true,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    },
+    KV_START_MS,
   );
-  const lines: string[] = [];
-  const { promise, resolve } = Promise.withResolvers<number>();
-  drain(child.stdout, lines, (line) => {
-    const port = listeningPort(line);
-    if (port !== null) resolve(port);
-  });
-  drain(child.stderr, lines);
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const port = await Promise.race([
-    promise,
-    child.status.then(() => {
-      throw new Error(`the KV server exited at start:\n${lines.join("\n")}`);
-    }),
-    new Promise<never>((_, reject) =>
-      timer = setTimeout(
-        () => reject(new Error("the KV server did not listen")),
-        KV_START_MS,
-      )
-    ),
-  ]).finally(() => clearTimeout(timer));
   return { child, port, url: `http://127.0.0.1:${port}`, token, lines };
 }
 
 /** Stops the KV server (SIGTERM, then SIGKILL after 5 s). */
 async function stopKvServer(kv: KvServer): Promise<void> {
-  try {
-    kv.child.kill("SIGTERM");
-  } catch { /* gone */ }
-  const timer = setTimeout(() => {
-    try {
-      kv.child.kill("SIGKILL");
-    } catch { /* gone */ }
-  }, 5000);
-  await kv.child.status;
-  clearTimeout(timer);
+  await stopChild(kv.child, 5000);
 }
 
 /** The KV server's counts. */

@@ -269,6 +269,23 @@ export function threadTable(
       });
     }
   }
+  return costTable(rows);
+}
+
+/**
+ * Per-thread CPU rows as a table: a column for every thread that costs
+ * half a µs or more in all, `main` first, then the costliest.
+ *
+ * @example
+ * ```ts
+ * import { costTable } from "./report.ts";
+ * costTable([{ label: "x", costs: { main: 10, sw: 0.1 } }]);
+ * // "| server | main (JS) thread |\n| --- | ---: |\n| x | 10 |"
+ * ```
+ */
+export function costTable(
+  rows: readonly { label: string; costs: Record<string, number> }[],
+): string {
   const totals = new Map<string, number>();
   for (const r of rows) {
     for (const [k, v] of Object.entries(r.costs)) {

@@ -24,11 +24,11 @@ import {
   SERVER_CORE,
   SERVERS,
 } from "./common.ts";
-import { runDeltas, scrape } from "./metrics.ts";
+import { metricSum, runDeltas, scrape } from "./metrics.ts";
 import { type ProcStats, procStats, threadCosts } from "./proc.ts";
 import { printProfile } from "./profile.ts";
 import { ceilingLine, runLine } from "./report.ts";
-import { startServer, stopServer } from "./servers.ts";
+import { type CodeTree, startServer, stopServer } from "./servers.ts";
 import { runWrk, type WrkResult } from "./wrk.ts";
 
 /**
@@ -71,6 +71,17 @@ export function runResult(
   };
 }
 
+/** How a run differs from the plain run of its server (the telemetry rounds' variants). */
+export interface RunVariant extends CodeTree {
+  /** The run's name in its label (wrk log, profile folder). @default the server's letter */
+  name?: string;
+  /**
+   * Called as wrk's clock starts (`"start"`) and once wrk has finished
+   * (`"end"`), beside the server's /proc readings.
+   */
+  onMeasure?: (phase: "start" | "end") => void;
+}
+
 /** Runs `server` under wrk once (after its warm-up) on a fresh process. */
 export async function runServer(
   children: Children,
@@ -80,9 +91,15 @@ export async function runServer(
   rep: number,
   dataFile: string,
   logDir: string,
+  variant: RunVariant = {},
 ): Promise<RunResult> {
-  const label = `${server}-${mode}-${rep}`;
-  const started = await startServer(children, options, server, label);
+  const label = `${variant.name ?? server}-${mode}-${rep}`;
+  const started = await startServer(
+    children,
+    variant.root === undefined ? options : { ...options, root: variant.root },
+    server,
+    label,
+  );
   const { port } = started;
   try {
     const hookgate = isHookgate(server);
@@ -113,14 +130,27 @@ export async function runServer(
       options,
       measured,
       `${logDir}/${label}.txt`,
-      () => marks.push(procStats(pid)),
+      () => {
+        marks.push(procStats(pid));
+        variant.onMeasure?.("start");
+      },
     );
+    variant.onMeasure?.("end");
     const s1 = await procStats(pid);
     if (marks[0] === undefined) throw new Error("wrk never said LOADED");
     const s0 = await marks[0];
     const run = runResult(server, mode, rep, result, s0, s1, options);
     if (hookgate && before) {
-      Object.assign(run, runDeltas(before, await scrape(port)));
+      const after = await scrape(port);
+      const outcomes = "webhook_delivery_outcomes_total";
+      Object.assign(run, runDeltas(before, after), {
+        acceptedTotal: metricSum(
+          after,
+          "webhook_deliveries_total",
+          (l) => l.includes('outcome="accepted"'),
+        ),
+        runsEnded: metricSum(after, outcomes) - metricSum(before, outcomes),
+      });
     }
     return run;
   } finally {

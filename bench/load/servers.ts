@@ -10,7 +10,7 @@
 import { BENCH_SECRET } from "../servers/_payload.ts";
 import { freePort, inheritedEnv } from "../_subprocess.ts";
 import type { LoadOptions } from "./args.ts";
-import { type Children, drain } from "./children.ts";
+import { type Children, drain, stopChild } from "./children.ts";
 import {
   BENCH,
   isHookgate,
@@ -24,6 +24,16 @@ import {
 const START_MS = 30_000;
 /** How long a server may take to exit after SIGTERM before it is killed. */
 const STOP_MS = 20_000;
+
+/** Where hookgate's code is taken from. */
+export interface CodeTree {
+  /**
+   * The checkout (with a trailing slash) whose `main.ts`, `lib/` and
+   * `deno.json` run hookgate (c, d), e.g. a git worktree of an older
+   * commit; (a) and (b) always run from this one. @default ROOT
+   */
+  root?: string;
+}
 
 /** A server that answers, and what is needed to stop it. */
 export interface Started {
@@ -48,7 +58,8 @@ export interface ServerCommand {
 /**
  * The command for `server` on `port`: (a) and (b) are the scripts in
  * bench/servers/, (c) and (d) hookgate's main.ts (or, with `--parallel`,
- * serve.ts under `deno serve --parallel` on every core).
+ * serve.ts under `deno serve --parallel` on every core) from
+ * `options.root`.
  *
  * @example
  * ```ts
@@ -59,7 +70,7 @@ export interface ServerCommand {
 export function serverCommand(
   server: Server,
   port: number,
-  options: Pick<LoadOptions, "extraEnv" | "parallel">,
+  options: Pick<LoadOptions, "extraEnv" | "parallel"> & CodeTree,
   prof: readonly string[],
   cpus: number = navigator.hardwareConcurrency,
 ): ServerCommand {
@@ -80,6 +91,7 @@ export function serverCommand(
       ],
     };
   }
+  const root = options.root ?? ROOT;
   const parallel = options.parallel > 1;
   // As `deno task start` runs it, in a fresh working directory.
   const env: Record<string, string> = {
@@ -103,13 +115,13 @@ export function serverCommand(
     args: [
       ...serve,
       "--config",
-      `${ROOT}deno.json`,
+      `${root}deno.json`,
       ...prof,
       "--allow-net",
       "--allow-env",
-      `--allow-read=.env,./data,${ROOT}lib`,
+      `--allow-read=.env,./data,${root}lib`,
       "--allow-write=./data",
-      parallel ? `${ROOT}serve.ts` : `${ROOT}main.ts`,
+      parallel ? `${root}serve.ts` : `${root}main.ts`,
     ],
   };
 }
@@ -165,7 +177,7 @@ async function waitForHealthz(
  */
 export async function startServer(
   children: Children,
-  options: Pick<LoadOptions, "cpuProf" | "extraEnv" | "parallel">,
+  options: Pick<LoadOptions, "cpuProf" | "extraEnv" | "parallel"> & CodeTree,
   server: Server,
   label: string,
 ): Promise<Started> {
@@ -208,16 +220,6 @@ export async function startServer(
  * ```
  */
 export async function stopServer(started: Started): Promise<void> {
-  const { child } = started;
-  try {
-    child.kill("SIGTERM");
-  } catch { /* gone */ }
-  const timer = setTimeout(() => {
-    try {
-      child.kill("SIGKILL");
-    } catch { /* gone */ }
-  }, STOP_MS);
-  await child.status;
-  clearTimeout(timer);
+  await stopChild(started.child, STOP_MS);
   await Deno.remove(started.cwd, { recursive: true }).catch(() => {});
 }

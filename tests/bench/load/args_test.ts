@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import {
+  parseBaseline,
   parseEnvPairs,
   parseLoadArgs,
   parseOnly,
@@ -198,4 +199,107 @@ Deno.test("parseLoadArgs() refuses a wrong --rtt or --kv-limits", () => {
 Deno.test("parseRtts() keeps the order and rejects fractions", () => {
   assert.deepEqual(parseRtts("100,0"), [100, 0]);
   assert.equal(typeof parseRtts("2.5"), "string");
+});
+
+Deno.test("parseLoadArgs() runs neither telemetry rounds nor a baseline by default", () => {
+  const o = options([]);
+  assert.equal(o.telemetry, false);
+  assert.equal(o.baseline, null);
+});
+
+Deno.test("parseLoadArgs() reads --telemetry with the usual connections and recording", () => {
+  const o = options(["--telemetry", "--reps", "3"]);
+  assert.equal(o.telemetry, true);
+  assert.equal(o.baseline, null);
+  assert.equal(o.remoteKv, false);
+  assert.equal(o.connections, 32);
+  assert.equal(o.reps, 3);
+  assert.equal(o.record, true);
+  assert.equal(options(["--telemetry", "--no-record"]).record, false);
+  assert.equal(options(["--telemetry", "--env", "A=b"]).record, false);
+});
+
+Deno.test("parseLoadArgs() reads --baseline with --telemetry, in either order", () => {
+  assert.equal(
+    options(["--telemetry", "--baseline", "c5a7af2"]).baseline,
+    "c5a7af2",
+  );
+  assert.equal(
+    options(["--baseline=HEAD~3", "--telemetry"]).baseline,
+    "HEAD~3",
+  );
+});
+
+Deno.test("parseLoadArgs() refuses --baseline without --telemetry", () => {
+  assert.equal(
+    error(["--baseline", "c5a7af2"]),
+    "Cannot run as '--baseline' needs '--telemetry'",
+  );
+});
+
+Deno.test("parseLoadArgs() refuses --telemetry with --remote-kv, with or without --baseline", () => {
+  const message =
+    "Cannot run as '--telemetry' and '--remote-kv' are both given";
+  assert.equal(error(["--telemetry", "--remote-kv"]), message);
+  assert.equal(
+    error(["--remote-kv", "--telemetry", "--baseline", "c5a7af2"]),
+    message,
+  );
+});
+
+Deno.test("parseLoadArgs() refuses a --baseline that git could read as an option", () => {
+  assert.equal(
+    error(["--telemetry", "--baseline=--force"]),
+    "Cannot run as '--baseline' must name a commit: current value is --force",
+  );
+  // A number flag's problem comes first.
+  assert.match(
+    error(["--telemetry", "--baseline=-x", "--reps", "0"]),
+    /'reps' must be a positive integer/,
+  );
+});
+
+Deno.test("parseLoadArgs() throws when --baseline has no value", () => {
+  assert.throws(() => parseLoadArgs(["--telemetry", "--baseline"]), TypeError);
+});
+
+Deno.test("parseBaseline() takes commits, branches and relative refs, nothing else", async (t) => {
+  for (
+    const ref of [
+      "c5a7af2",
+      "c5a7af2c0ffee0000000000000000000000000000",
+      "main",
+      "h-bench",
+      "origin/main",
+      "HEAD~1",
+      "HEAD^",
+      "v1.2.3",
+      "_tmp",
+    ]
+  ) {
+    await t.step(`accepts ${ref}`, () => {
+      assert.deepEqual(parseBaseline(ref), { ref });
+    });
+  }
+  for (
+    const ref of [
+      "",
+      "-x",
+      "--force",
+      "a..b",
+      "main b",
+      "a;rm",
+      "$(id)",
+      "a\nb",
+      ".hidden",
+      "x".repeat(101),
+    ]
+  ) {
+    await t.step(`refuses ${JSON.stringify(ref.slice(0, 12))}`, () => {
+      assert.deepEqual(parseBaseline(ref), {
+        message:
+          `Cannot run as '--baseline' must name a commit: current value is ${ref}`,
+      });
+    });
+  }
 });
