@@ -82,6 +82,11 @@ export interface Tracer {
   ): Promise<T>;
   /** Runs `fn` with the span `traceparent` names as the active parent. */
   within<T>(traceparent: string | undefined, fn: () => T): T;
+  /**
+   * Runs `fn` with no active span: timers and promises it starts do not
+   * carry the caller's span (a request's) into work that outlives it.
+   */
+  detached<T>(fn: () => T): T;
   /** `trace_id` and `span_id` of the active span, for a log line. */
   ids(): { trace_id: string; span_id: string } | undefined;
 }
@@ -174,6 +179,7 @@ export const NO_TRACER: Tracer = Object.freeze({
     fn: (span: TraceSpan) => Promise<T>,
   ) => fn(NOOP_SPAN),
   within: <T>(_traceparent: string | undefined, fn: () => T) => fn(),
+  detached: <T>(fn: () => T) => fn(),
   ids: () => undefined,
 });
 
@@ -330,6 +336,7 @@ export function createTracer(
       isTraceparent(traceparent)
         ? otel.context.with(contextOf(traceparent), fn)
         : fn(),
+    detached: (fn) => otel.context.with(contextOf(undefined), fn),
     ids() {
       const context = activeSpan()?.spanContext();
       if (context === undefined || context.traceId === INVALID_TRACE) {

@@ -864,9 +864,13 @@ export function createWorker(options: WorkerOptions): Worker {
     },
     runLeased(entry, local) {
       state.reserved--;
-      const held = leases.hold(entry);
-      if (entry.value.waiting) enqueue(held, local);
-      else startCounted(held, local);
+      // Called from inside the accepting request: what starts here (lease
+      // renewals, the run, its follow-ups) must not carry that request's span.
+      parts.tracer.detached(() => {
+        const held = leases.hold(entry);
+        if (entry.value.waiting) enqueue(held, local);
+        else startCounted(held, local);
+      });
     },
     claimSeat: (seat) => claimSeat(parts, seat, wake),
     release(reservation) {

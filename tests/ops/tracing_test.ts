@@ -201,7 +201,7 @@ Deno.test("inSpan() makes its span active, ends it, and marks a rejection failed
   assert.equal(tracer.active(), undefined, "nothing active afterwards");
 });
 
-Deno.test("within() runs with the named span as parent; ids() names the active span", () => {
+Deno.test("within() runs with the named span as parent, detached() with none; ids() names the active span", () => {
   const { api, spans } = fakeApi();
   const tracer = createTracer(api);
   assert.equal(tracer.ids(), undefined);
@@ -214,6 +214,11 @@ Deno.test("within() runs with the named span as parent; ids() names the active s
   });
   assert.equal(spans[0]!.parent?.spanId, "00f067aa0ba902b7");
   assert.equal(tracer.within("garbage", () => tracer.ids()), undefined);
+  tracer.within(PARENT, () => {
+    assert.equal(tracer.detached(() => tracer.ids()), undefined);
+    tracer.detached(() => tracer.start("detached"));
+  });
+  assert.equal(spans[1]!.parent, undefined, "no parent when detached");
 });
 
 Deno.test("endTargetSpan() names a forward's or a script's outcome and fails it in words of its own", () => {
