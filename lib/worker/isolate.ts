@@ -53,6 +53,8 @@ export type FromIsolate =
     level: LogLevel;
     msg: string;
     fields: LogFields;
+    /** The span the line was written in, as a W3C `traceparent`. */
+    trace?: string | undefined;
   }
   | { type: "result"; id: number; result: DispatchResult }
   | { type: "exit"; id: number | null; code: number }
@@ -98,20 +100,24 @@ const tracer = createTracer();
 /** A line outside any span says so, so that the pool adds no ids of its own. */
 const NO_IDS = { trace_id: undefined };
 
-/** Posts a log line; fields that cannot be cloned are sent as text. */
+/**
+ * Posts a log line, with the span it was written in; fields that cannot be
+ * cloned are sent as text.
+ */
 function post(
   id: number | null,
   level: LogLevel,
   msg: string,
   fields: LogFields,
 ) {
+  const trace = tracer.active();
   try {
-    scope.postMessage({ type: "log", id, level, msg, fields });
+    scope.postMessage({ type: "log", id, level, msg, fields, trace });
   } catch {
     const text = Object.fromEntries(
       Object.entries(fields).map(([k, v]) => [k, String(v)]),
     );
-    scope.postMessage({ type: "log", id, level, msg, fields: text });
+    scope.postMessage({ type: "log", id, level, msg, fields: text, trace });
   }
 }
 

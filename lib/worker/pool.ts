@@ -239,7 +239,11 @@ export function createPool(options: PoolOptions): HandlerRunner & {
     const job = slot.job;
     if (message.type === "log") {
       const logger = job && job.id === message.id ? job.log : log;
-      logger[message.level](message.msg, message.fields);
+      // In the handler's span, so that Deno's export of the line names it too.
+      tracer.within(
+        message.trace,
+        () => logger[message.level](message.msg, message.fields),
+      );
     } else if (message.type === "result") {
       if (!job || job.id !== message.id) return;
       finish(slot, message.result);

@@ -308,6 +308,15 @@ Deno.test("tracing: one delivery is one trace, its run linked to the request acr
     const commented = logged.find((l) => l.msg === "commented");
     assert.equal(commented?.trace_id, run.traceId);
     assert.equal(commented?.span_id, handler.spanId);
+    // Deno's export of that line (written in the isolate, printed by the
+    // server) names the handler's span too.
+    const record = world.collector.logs().find((l) =>
+      l.body.includes('"msg":"commented"')
+    );
+    assert.deepEqual(
+      { traceId: record?.traceId, spanId: record?.spanId },
+      { traceId: run.traceId, spanId: handler.spanId },
+    );
   });
 });
 
