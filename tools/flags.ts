@@ -229,8 +229,11 @@ export function otelEnvFile(
  * `--env-file` for `deno task start` when `.env` sets `OTEL_*` variables:
  * Deno reads its OpenTelemetry settings before hookgate runs (and reads
  * `.env` itself), so they reach Deno only through a file it loads. Writes
- * {@link otelEnvFile}'s text to `path` (0600: an `OTEL_EXPORTER_OTLP_HEADERS`
- * may hold an API key). Empty when `.env` sets none.
+ * {@link otelEnvFile}'s text to `path`, created 0600 (an
+ * `OTEL_EXPORTER_OTLP_HEADERS` may hold an API key) beside it and renamed
+ * over it; removes a `path` left from an earlier start when `.env` sets
+ * none. A file that cannot be written is reported on stderr and the flag
+ * left out: the rest of the start goes on.
  */
 export function startTelemetryFlags(
   dotenv: Record<string, string>,
@@ -238,32 +241,53 @@ export function startTelemetryFlags(
   path: string = OTEL_ENV_FILE,
 ): string[] {
   const file = otelEnvFile(dotenv, env);
-  if (file === null) return [];
+  if (file === null) {
+    try {
+      Deno.removeSync(path);
+    } catch { /* none left, or not ours to remove */ }
+    return [];
+  }
   for (const name of file.skipped) {
     console.error(
       `hookgate: ${name} in .env holds a quote or a line break; set it in the environment instead`,
     );
   }
-  Deno.mkdirSync(path.slice(0, path.lastIndexOf("/")) || ".", {
-    recursive: true,
-  });
-  Deno.writeTextFileSync(path, file.text, { mode: 0o600 });
-  Deno.chmodSync(path, 0o600);
-  return [`--env-file=${path}`];
+  const dir = path.slice(0, path.lastIndexOf("/")) || ".";
+  const temp = `${path}.${crypto.randomUUID()}.tmp`;
+  try {
+    Deno.mkdirSync(dir, { recursive: true });
+    Deno.writeTextFileSync(temp, file.text, { createNew: true, mode: 0o600 });
+    Deno.renameSync(temp, path);
+    return [`--env-file=${path}`];
+  } catch (err) {
+    try {
+      Deno.removeSync(temp);
+    } catch { /* never written */ }
+    console.error(
+      `hookgate: cannot write ${path} (${
+        err instanceof Error ? err.name : "error"
+      }); the OTEL_* lines of .env are not applied`,
+    );
+    return [];
+  }
 }
 
 if (import.meta.main && Deno.args.includes("--start")) {
-  // For `deno task start`: only what HOOKS_DIR and OTEL_* add, never an error.
+  // For `deno task start`: only what HOOKS_DIR and OTEL_* add, never an
+  // error (the server reports a bad configuration); each part on its own.
+  const flags: string[] = [];
   try {
-    const dotenv = await readDotenvFile(".env");
-    const env = Deno.env.toObject();
-    console.log(
-      [
-        ...startHookFlags(await readEnvironment()),
-        ...startTelemetryFlags(dotenv, env),
-      ].join(" "),
+    flags.push(...startHookFlags(await readEnvironment()));
+  } catch { /* the server reports it */ }
+  try {
+    flags.push(
+      ...startTelemetryFlags(
+        await readDotenvFile(".env"),
+        Deno.env.toObject(),
+      ),
     );
   } catch { /* the server reports it */ }
+  console.log(flags.join(" "));
 } else if (import.meta.main) {
   const env = await readEnvironment();
   let config: Config;

@@ -103,6 +103,14 @@ async function receive(
   info: ServeInfo,
 ): Promise<Response> {
   const headers = request.headers;
+  // Deno.serve's span is named after the route, refused requests too.
+  if (deps.tracer.enabled) {
+    const route = deps.config.webhookPath;
+    deps.tracer.annotate(
+      { "http.route": route },
+      `${request.method} ${route}`,
+    );
+  }
   // 1. Method, 2. who is asking (before a single body byte is read),
   // 3. the delivery headers.
   const refused = checkMethod(deps, request) ??
@@ -159,10 +167,7 @@ function traceStore(
     "github.action": delivery.action,
     "github.delivery": delivery.id,
   };
-  tracer.annotate(
-    { ...attributes, "http.route": deps.config.webhookPath },
-    `POST ${deps.config.webhookPath}`,
-  );
+  tracer.annotate(attributes);
   delivery.trace = tracer.active();
   return tracer.inSpan("hookgate.store", attributes, async (span) => {
     const result = await store(deps, delivery);

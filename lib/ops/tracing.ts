@@ -80,7 +80,10 @@ export interface Tracer {
     fn: (span: TraceSpan) => Promise<T>,
     options?: SpanOptions,
   ): Promise<T>;
-  /** Runs `fn` with the span `traceparent` names as the active parent. */
+  /**
+   * Runs `fn` with the span `traceparent` names as the active parent, or
+   * with none when it names none (as {@link Tracer.detached}).
+   */
   within<T>(traceparent: string | undefined, fn: () => T): T;
   /**
    * Runs `fn` with no active span: timers and promises it starts do not
@@ -333,9 +336,7 @@ export function createTracer(
       }
     },
     within: (traceparent, fn) =>
-      isTraceparent(traceparent)
-        ? otel.context.with(contextOf(traceparent), fn)
-        : fn(),
+      otel.context.with(contextOf(traceparent), fn),
     detached: (fn) => otel.context.with(contextOf(undefined), fn),
     ids() {
       const context = activeSpan()?.spanContext();

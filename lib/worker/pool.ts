@@ -203,10 +203,13 @@ export function createPool(options: PoolOptions): HandlerRunner & {
   };
 
   function spawn(): Slot {
-    const worker = new Worker(new URL("./isolate.ts", import.meta.url), {
-      type: "module",
-      name: "hookgate handlers",
-    });
+    // Its messages arrive in the context it was made in: never a delivery's.
+    const worker = tracer.detached(() =>
+      new Worker(new URL("./isolate.ts", import.meta.url), {
+        type: "module",
+        name: "hookgate handlers",
+      })
+    );
     const slot: Slot = { worker, job: null };
     worker.onmessage = (event: MessageEvent<unknown>) => {
       // A handler can post anything with the global postMessage: what is

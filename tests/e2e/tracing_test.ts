@@ -181,6 +181,15 @@ Deno.test("tracing: one delivery is one trace, its run linked to the request acr
       },
       sender: { login: "monalisa", type: "User" },
     });
+    // A forged one: its request span is named after the route too.
+    const forged = await deliveryRequest({
+      url: `${world.server.url}/webhook`,
+      event: "issues",
+      signature: "sha256=" + "0".repeat(64),
+    });
+    const refused = await fetch(forged);
+    await refused.body?.cancel();
+    assert.equal(refused.status, 401);
     await waitFor(async () => await statusOf(world, id) === "done").catch(
       (err) => {
         throw new Error(`${err.message}:\n${world.server.lines.join("\n")}`);
@@ -210,6 +219,17 @@ Deno.test("tracing: one delivery is one trace, its run linked to the request acr
     assert.equal(stored["hookgate.outcome"], "accepted");
     assert.equal(stored["http.response.status_code"], 202);
     assert.equal(stored["github.delivery"], id);
+
+    const forgedSpan = spans.find((s) =>
+      s.kind === SERVER_KIND &&
+      String(s.attributes["http.response.status_code"]) === "401"
+    );
+    assert.equal(forgedSpan?.name, "POST /webhook");
+    assert.equal(forgedSpan?.attributes["github.delivery"], undefined);
+    const verify = spans.find((s) =>
+      s.name === "hookgate.verify" && s.parentSpanId === forgedSpan?.spanId
+    );
+    assert.deepEqual(verify?.status, { code: 2, message: "bad_signature" });
 
     // The run: in the same trace, a child of the request's span and linked to it.
     const [run, ...more] = named("hookgate.run");

@@ -90,3 +90,64 @@ Deno.test("deno task start's flags pass Deno only the OTEL_* lines of .env, lite
     await Deno.remove(cwd, { recursive: true });
   }
 });
+
+Deno.test("deno task start's flags: an earlier otel.env is replaced 0600 or removed, and one that cannot be written leaves the other flags", async () => {
+  const cwd = await Deno.makeTempDir({ prefix: "hookgate-otel-flags-" });
+  const start = () =>
+    run([
+      "run",
+      "--allow-env",
+      "--allow-read",
+      "--allow-write=./data",
+      FLAGS,
+      "--start",
+    ], cwd);
+  try {
+    await Deno.mkdir(`${cwd}/data`);
+    await Deno.writeTextFile(`${cwd}/data/otel.env`, "OLD=1\n", {
+      mode: 0o644,
+    });
+    await Deno.chmod(`${cwd}/data/otel.env`, 0o644);
+    await Deno.writeTextFile(`${cwd}/.env`, "OTEL_DENO=true\n");
+    assert.equal((await start()).stdout, "--env-file=./data/otel.env");
+    assert.equal(
+      await Deno.readTextFile(`${cwd}/data/otel.env`),
+      "OTEL_DENO='true'\n",
+    );
+    assert.equal(
+      (await Deno.stat(`${cwd}/data/otel.env`)).mode! & 0o777,
+      0o600,
+    );
+    assert.deepEqual(
+      [...Deno.readDirSync(`${cwd}/data`)].map((e) => e.name),
+      ["otel.env"],
+      "no temporary file left",
+    );
+
+    // The OTEL lines gone from .env: no flag, and no file left behind.
+    await Deno.writeTextFile(`${cwd}/.env`, "PORT=8000\n");
+    assert.equal((await start()).stdout, "");
+    await assert.rejects(
+      Deno.stat(`${cwd}/data/otel.env`),
+      Deno.errors.NotFound,
+    );
+
+    // data/ not writable (a file in its place): said, and HOOKS_DIR's flags stay.
+    await Deno.remove(`${cwd}/data`, { recursive: true });
+    await Deno.writeTextFile(`${cwd}/data`, "not a folder");
+    await Deno.mkdir(`${cwd}/hooks`);
+    await Deno.writeTextFile(
+      `${cwd}/.env`,
+      `OTEL_DENO=true\nHOOKS_DIR=${cwd}/hooks\n`,
+    );
+    const blocked = await start();
+    assert.match(blocked.stdout, /^--allow-run --allow-read=/);
+    assert.ok(!blocked.stdout.includes("--env-file"), blocked.stdout);
+    assert.match(
+      blocked.stderr,
+      /cannot write \.\/data\/otel\.env \(\w+\); the OTEL_\* lines of \.env are not applied/,
+    );
+  } finally {
+    await Deno.remove(cwd, { recursive: true });
+  }
+});
