@@ -335,8 +335,7 @@ export function createTracer(
         span.end();
       }
     },
-    within: (traceparent, fn) =>
-      otel.context.with(contextOf(traceparent), fn),
+    within: (traceparent, fn) => otel.context.with(contextOf(traceparent), fn),
     detached: (fn) => otel.context.with(contextOf(undefined), fn),
     ids() {
       const context = activeSpan()?.spanContext();
