@@ -311,6 +311,8 @@ Deno.test("/readyz of a real app turns 503 while its KV file refuses every write
   // Another connection to the same SQLite file makes every write of the
   // app's KV fail at once (as a failing disk would), while reads still work.
   const sqlite = new DatabaseSync(path);
+  // The app writes at start too (its collector claim): wait for its lock.
+  sqlite.exec("PRAGMA busy_timeout = 5000;");
   const failWrites = (on: boolean) =>
     sqlite.exec(
       ["INSERT", "UPDATE", "DELETE"].map((op) =>
