@@ -758,3 +758,56 @@ Deno.test("a waiting lease taken by another process meanwhile is not started her
   assert.deepEqual(ran, ["hold"], "not run here");
   assert.equal((await r.app.store.get("stolen"))?.attempts, 1, "untouched");
 });
+
+Deno.test("webhook_queue_oldest_due_seconds says how long the earliest due delivery has waited for a free slot, and 0 once it runs", async () => {
+  let skew = 0;
+  let release = () => {};
+  const blocked = new Promise<void>((r) => release = r);
+  const kv = await Deno.openKv(":memory:");
+  const app = await createApp({
+    config: testConfig({ MAX_CONCURRENCY: "1" }),
+    log: captureLogger("info").log,
+    kv,
+    registry: {
+      push: {
+        default: (ctx: HandlerContext) =>
+          ctx.delivery === "holds-the-slot" ? blocked : undefined,
+      },
+    },
+    now: () => Date.now() + skew,
+    worker: { pollMs: 20 },
+  });
+  const stop = new AbortController();
+  app.start(stop.signal);
+  const gauge = () =>
+    Number(
+      /^webhook_queue_oldest_due_seconds (\S+)$/m.exec(
+        app.metrics.render(),
+      )?.[1],
+    );
+  try {
+    (await app.fetch(
+      await deliveryRequest({ id: "holds-the-slot", event: "push" }),
+      fakeInfo(),
+    )).body?.cancel();
+    await waitFor(() => app.worker.active === 1);
+    // Stored queued while the only slot is taken: due now, and waiting.
+    await app.store.accept(incoming("waits"), { leaseUntil: undefined });
+    skew += 60_000;
+    app.worker.wake();
+    await waitFor(() => gauge() >= 60, 5000, "the wait on the gauge");
+    assert.ok(gauge() < 70, String(gauge()));
+    release();
+    await waitFor(async () =>
+      (await app.store.get("waits"))?.status === "done"
+    );
+    skew += 10_000;
+    app.worker.wake();
+    await waitFor(() => gauge() === 0, 5000, "the gauge back at 0");
+  } finally {
+    release();
+    stop.abort();
+    await app.close(1000);
+    kv.close();
+  }
+});
