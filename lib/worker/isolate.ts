@@ -97,12 +97,11 @@ const state: {
 } = { current: null, registry: null, calls: new Map(), nextCall: 1 };
 const deadlines = createDeadlines();
 const tracer = createTracer();
-/** A line outside any span says so, so that the pool adds no ids of its own. */
-const NO_IDS = { trace_id: undefined };
 
 /**
- * Posts a log line, with the span it was written in; fields that cannot be
- * cloned are sent as text.
+ * Posts a log line, with the span it was written in (the pool prints it in
+ * that span, so its logger adds the ids); fields that cannot be cloned are
+ * sent as text.
  */
 function post(
   id: number | null,
@@ -131,11 +130,7 @@ function jobLogger(id: number, min: LogLevel, bound: LogFields): Logger {
     LOG_LEVELS.indexOf(level) < floor
       ? () => {}
       : (msg: string, fields?: LogFields) =>
-        post(id, level, msg, {
-          ...bound,
-          ...fields,
-          ...tracer.ids() ?? NO_IDS,
-        });
+        post(id, level, msg, { ...bound, ...fields });
   return {
     debug: line("debug"),
     info: line("info"),
